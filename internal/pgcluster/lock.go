@@ -1,0 +1,36 @@
+package pgcluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// lockDir takes an exclusive flock on dir/tenantd.lock. flock locks belong to
+// the open file, so a second Start in the same process is refused as surely
+// as one in another process, and the kernel drops the lock if we die.
+func lockDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, "tenantd.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600) // close-on-exec: postgres must not inherit it
+	if err != nil {
+		return nil, fmt.Errorf("pgcluster: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			holder, _ := os.ReadFile(path)
+			return nil, fmt.Errorf("%w: %s is used by process %s (lock file %s)",
+				ErrLocked, dir, strings.TrimSpace(string(holder)), path)
+		}
+		return nil, fmt.Errorf("pgcluster: locking %s: %w", path, err)
+	}
+	// The pid is only informative, for the error message above.
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
+}

@@ -1,0 +1,66 @@
+// Package testenv gives tests a real, migrated tenantd database of their
+// own: one throwaway PostgreSQL cluster per test package (pgtest), a
+// migrated template built once, and a fresh clone of it per test, reached
+// as a login role that is a member of tenantd_app only.
+package testenv
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/tenantd/tenantd/internal/pgtest"
+	"github.com/tenantd/tenantd/postgres"
+)
+
+// AppRole is the login role tests connect as, like `tenantd serve` does.
+const AppRole = "tenantd_test_app"
+
+// Env is one test's database.
+type Env struct {
+	DB       *postgres.DB
+	Name     string // database name
+	AdminURL string // superuser, for setting up attacks and inspecting
+	AppURL   string // the application login role
+}
+
+// New returns a freshly migrated database for t, closed at cleanup.
+func New(t testing.TB) *Env {
+	t.Helper()
+	tmpl := pgtest.Template(t, "tenantd-migrated", func(ctx context.Context, superuserURL string) error {
+		if err := postgres.Migrate(ctx, superuserURL, nil); err != nil {
+			return err
+		}
+		return postgres.EnsureLoginRole(ctx, superuserURL, AppRole, "")
+	})
+	name := pgtest.NewDatabase(t, tmpl)
+	c := pgtest.Cluster(t)
+	admin := c.SuperuserURL(name)
+	env := &Env{Name: name, AdminURL: admin, AppURL: WithUser(admin, AppRole)}
+	db, err := postgres.Open(context.Background(), env.AppURL, postgres.Options{MaxConns: 8})
+	if err != nil {
+		t.Fatalf("testenv: open: %v", err)
+	}
+	t.Cleanup(db.Close)
+	env.DB = db
+	return env
+}
+
+// WithUser replaces the user of a keyword/value or URL connection string.
+func WithUser(conn, user string) string {
+	if strings.HasPrefix(conn, "postgres://") || strings.HasPrefix(conn, "postgresql://") {
+		i := strings.Index(conn, "://") + 3
+		j := strings.Index(conn[i:], "@")
+		if j >= 0 {
+			return conn[:i] + user + conn[i+j:]
+		}
+		return conn[:i] + user + "@" + conn[i:]
+	}
+	var parts []string
+	for _, kv := range strings.Fields(conn) {
+		if !strings.HasPrefix(kv, "user=") && !strings.HasPrefix(kv, "password=") {
+			parts = append(parts, kv)
+		}
+	}
+	return strings.Join(append(parts, "user="+user), " ")
+}

@@ -1,0 +1,443 @@
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantd/tenantd"
+)
+
+// This file is the one door to tenant data. Every statement that touches a
+// tenant table runs inside a transaction that this file opened with the
+// tenant context already set by SET LOCAL, which PostgreSQL forgets at the end
+// of the transaction, so a pooled connection (or a PgBouncer server
+// connection in transaction mode) never carries one request's tenant into
+// another's.
+//
+// Round trips: the BEGIN and the SET LOCAL statements are pipelined with the
+// first statement of the transaction, and explicit audit events with the
+// COMMIT. Run sends everything (context, statement, events, COMMIT) in one
+// round trip; InTenant costs one round trip per statement plus one for the
+// COMMIT.
+//
+// Why SET LOCAL and not set_config(): on Citus only SET LOCAL reaches the
+// workers (with citus.propagate_set_commands = 'local' on the role, set by the
+// migrations); set_config() does not, and queries silently return no rows.
+// Each SET LOCAL is its own statement in the pipeline, never part of a
+// multi-statement simple-protocol string, which Citus also breaks.
+
+// Scope is everything the database needs to know about who is acting:
+// the tenant (the only thing RLS isolates on), the user, their roles, and
+// the request, for audit events.
+type Scope struct {
+	TenantID uuid.UUID
+	UserID   uuid.UUID
+	// Role is the tenant role (owner, admin, member) or system.
+	Role string
+	// Workspaces maps the workspaces a member belongs to onto their role.
+	Workspaces map[uuid.UUID]string
+	Actor      tenantd.Actor
+	Request    tenantd.RequestInfo
+}
+
+// ScopeFor is the scope of an authenticated request.
+func ScopeFor(p *tenantd.Principal, r tenantd.RequestInfo) Scope {
+	return Scope{
+		TenantID:   p.TenantID,
+		UserID:     p.UserID,
+		Role:       p.Role,
+		Workspaces: p.Workspaces,
+		Actor:      tenantd.Actor{Type: tenantd.ActorUser, ID: p.UserID.String()},
+		Request:    r,
+	}
+}
+
+// SystemScope is the scope of the server acting on its own in one tenant
+// (provisioning, login bookkeeping, recording denied requests).
+func SystemScope(tenantID uuid.UUID, r tenantd.RequestInfo) Scope {
+	return Scope{TenantID: tenantID, Role: tenantd.RoleSystem,
+		Actor: tenantd.Actor{Type: tenantd.ActorSystem}, Request: r}
+}
+
+// prelude returns BEGIN and the SET LOCAL statements for s. Every literal is
+// built from a parsed UUID, a fixed role name or base64, so nothing a client
+// sends can break out of the quotes.
+func (s Scope) prelude() ([]string, error) {
+	if s.TenantID == uuid.Nil {
+		return nil, errors.New("postgres: no tenant in scope")
+	}
+	role := s.Role
+	if !tenantd.ValidTenantRole(role) && role != tenantd.RoleSystem {
+		return nil, fmt.Errorf("postgres: invalid role %q in scope", role)
+	}
+	stmts := []string{
+		"BEGIN",
+		"SET LOCAL app.tenant_id = '" + s.TenantID.String() + "'",
+		"SET LOCAL app.role = '" + role + "'",
+	}
+	if s.UserID != uuid.Nil {
+		stmts = append(stmts, "SET LOCAL app.user_id = '"+s.UserID.String()+"'")
+	}
+	if role == tenantd.RoleMember {
+		var read, write, manage []string
+		for id, r := range s.Workspaces {
+			read = append(read, id.String())
+			if r == tenantd.WorkspaceEditor || r == tenantd.WorkspaceManager {
+				write = append(write, id.String())
+			}
+			if r == tenantd.WorkspaceManager {
+				manage = append(manage, id.String())
+			}
+		}
+		stmts = append(stmts,
+			"SET LOCAL app.ws_read = '"+uuidArray(read)+"'",
+			"SET LOCAL app.ws_write = '"+uuidArray(write)+"'",
+			"SET LOCAL app.ws_manage = '"+uuidArray(manage)+"'")
+	}
+	meta, err := json.Marshal(map[string]string{
+		"actor_type": s.Actor.Type, "actor_id": s.Actor.ID,
+		"request_id": s.Request.ID, "ip": s.Request.IP, "user_agent": s.Request.UserAgent,
+	})
+	if err != nil {
+		return nil, err
+	}
+	stmts = append(stmts, "SET LOCAL app.request = '"+base64.StdEncoding.EncodeToString(meta)+"'")
+	return stmts, nil
+}
+
+func uuidArray(ids []string) string {
+	sort.Strings(ids)
+	return "{" + strings.Join(ids, ",") + "}"
+}
+
+// Statement is one SQL statement for Run.
+type Statement struct {
+	SQL  string
+	Args []any
+	// Scan reads the statement's rows; nil ignores them.
+	Scan func(pgx.Rows) error
+	// Events are explicit audit events committed with the statement.
+	Events []tenantd.Event
+}
+
+// Run executes one statement for the scope's tenant in a transaction of its
+// own, in one round trip: BEGIN, the context, the statement, its events and
+// COMMIT are pipelined. Rows written by it are audited by the database's
+// triggers in the same transaction. Use InTenant when a decision has to be
+// made between statements.
+func (db *DB) Run(ctx context.Context, s Scope, st Statement) error {
+	prelude, err := s.prelude()
+	if err != nil {
+		return err
+	}
+	conn, err := db.acquire(ctx, s.TenantID)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+
+	b := &pgx.Batch{}
+	for _, q := range prelude {
+		b.Queue(q)
+	}
+	b.Queue(st.SQL, st.Args...)
+	for _, e := range st.Events {
+		queueEvent(b, s, e)
+	}
+	b.Queue("COMMIT")
+
+	err = runBatch(ctx, conn, b, len(prelude), st.Scan, len(st.Events))
+	if err != nil {
+		rollback(conn)
+	}
+	return classify(err)
+}
+
+func runBatch(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, prelude int, scan func(pgx.Rows) error, events int) (err error) {
+	br := conn.SendBatch(ctx, b)
+	defer func() {
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	for range prelude {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	if scan != nil {
+		err = scan(rows)
+	}
+	rows.Close()
+	if err == nil {
+		err = rows.Err()
+	}
+	if err != nil {
+		return err
+	}
+	for range events {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		return err
+	}
+	return committed(tag)
+}
+
+// committed turns the tag of a COMMIT into an error when the server rolled
+// back instead (it answers an aborted transaction's COMMIT with ROLLBACK and
+// no error).
+func committed(tag pgconn.CommandTag) error {
+	if tag.String() != "COMMIT" {
+		return errors.New("postgres: transaction was rolled back")
+	}
+	return nil
+}
+
+// InTenant runs fn inside one transaction whose tenant context is set. fn
+// gets a Tx, the only handle to tenant tables; it commits when fn returns
+// nil and rolls back on an error, a panic or a cancelled context.
+func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *Tx) error) (err error) {
+	prelude, err := s.prelude()
+	if err != nil {
+		return err
+	}
+	conn, err := db.acquire(ctx, s.TenantID)
+	if err != nil {
+		return err
+	}
+	tx := &Tx{conn: conn, pending: prelude, scope: s}
+	defer func() {
+		if p := recover(); p != nil {
+			tx.abort()
+			conn.Release()
+			panic(p)
+		}
+		conn.Release()
+	}()
+	if err := fn(tx); err != nil {
+		tx.abort()
+		return classify(err)
+	}
+	if err := ctx.Err(); err != nil {
+		tx.abort()
+		return classify(err)
+	}
+	return classify(tx.commit(ctx))
+}
+
+func (db *DB) acquire(ctx context.Context, tenantID uuid.UUID) (*pgxpool.Conn, error) {
+	conn, err := db.dir.cellFor(tenantID).Acquire(ctx)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return conn, nil
+}
+
+// rollback leaves the connection idle, or closes it so the pool drops it.
+// A failed pipeline can leave the server inside an aborted transaction.
+func rollback(conn *pgxpool.Conn) {
+	pc := conn.Conn().PgConn()
+	if pc.IsClosed() || pc.TxStatus() == 'I' {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rollbackTimeout)
+	defer cancel()
+	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil || pc.TxStatus() != 'I' {
+		_ = conn.Conn().Close(ctx)
+	}
+}
+
+const rollbackTimeout = 5 * time.Second
+
+// Tx is a transaction with the tenant context set. It is handed to InTenant's
+// callback and must not be kept after it returns.
+type Tx struct {
+	conn    *pgxpool.Conn
+	pending []string // BEGIN and SET LOCAL, not sent yet
+	events  []tenantd.Event
+	scope   Scope
+	failed  bool
+}
+
+// TenantID is the tenant every statement of this transaction is scoped to.
+func (tx *Tx) TenantID() uuid.UUID { return tx.scope.TenantID }
+
+// Scope is the scope the transaction runs with.
+func (tx *Tx) Scope() Scope { return tx.scope }
+
+// Audit queues an explicit audit event; it is inserted with the COMMIT, in
+// the same round trip, and vanishes if the transaction rolls back.
+func (tx *Tx) Audit(e tenantd.Event) { tx.events = append(tx.events, e) }
+
+// Exec runs a statement that returns no rows.
+func (tx *Tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	rows.Close()
+	return rows.CommandTag(), rows.Err()
+}
+
+// Query runs a statement; the first one of the transaction carries the
+// context with it in the same round trip.
+func (tx *Tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if tx.failed {
+		return nil, errors.New("postgres: transaction already failed")
+	}
+	if len(tx.pending) == 0 {
+		rows, err := tx.conn.Query(ctx, sql, args...)
+		if err != nil {
+			tx.failed = true
+		}
+		return rows, err
+	}
+	b := &pgx.Batch{}
+	for _, q := range tx.pending {
+		b.Queue(q)
+	}
+	b.Queue(sql, args...)
+	n := len(tx.pending)
+	tx.pending = nil
+	br := tx.conn.SendBatch(ctx, b)
+	for range n {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			tx.failed = true
+			return nil, err
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		tx.failed = true
+		return nil, err
+	}
+	return &batchRows{Rows: rows, br: br, tx: tx}, nil
+}
+
+// QueryRow runs a statement expected to return at most one row.
+func (tx *Tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := tx.Query(ctx, sql, args...)
+	return &row{rows: rows, err: err}
+}
+
+func (tx *Tx) commit(ctx context.Context) error {
+	if len(tx.pending) > 0 {
+		return nil // nothing was sent: nothing to commit
+	}
+	b := &pgx.Batch{}
+	for _, e := range tx.events {
+		queueEvent(b, tx.scope, e)
+	}
+	b.Queue("COMMIT")
+	br := tx.conn.SendBatch(ctx, b)
+	err := func() error {
+		for range tx.events {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		tag, err := br.Exec()
+		if err != nil {
+			return err
+		}
+		return committed(tag)
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		rollback(tx.conn)
+	}
+	return err
+}
+
+func (tx *Tx) abort() {
+	if len(tx.pending) > 0 {
+		return
+	}
+	rollback(tx.conn)
+}
+
+// batchRows closes the batch with the rows, so the connection is free for
+// the next statement of the transaction.
+type batchRows struct {
+	pgx.Rows
+	br     pgx.BatchResults
+	tx     *Tx
+	closed bool
+	err    error
+}
+
+func (r *batchRows) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.Rows.Close()
+	r.err = r.Rows.Err()
+	if err := r.br.Close(); r.err == nil {
+		r.err = err
+	}
+	if r.err != nil {
+		r.tx.failed = true
+	}
+}
+
+func (r *batchRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+func (r *batchRows) Err() error {
+	if r.closed {
+		return r.err
+	}
+	return r.Rows.Err()
+}
+
+type row struct {
+	rows pgx.Rows
+	err  error
+}
+
+func (r *row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
+}

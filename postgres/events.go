@@ -1,0 +1,79 @@
+package postgres
+
+import (
+	"encoding/json"
+	"context"
+	"strings"
+	"unicode"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantd/tenantd"
+)
+
+const insertEventSQL = `
+INSERT INTO audit_events
+    (tenant_id, actor_type, actor_id, action, target_type, target_id, outcome,
+     flagged, flag_reason, ip, user_agent, request_id, changes)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::inet, $11, $12, $13::jsonb)`
+
+// queueEvent adds an explicit audit event to b. The database assigns its
+// sequence number, time and hash (app.audit_chain).
+func queueEvent(b *pgx.Batch, s Scope, e tenantd.Event) {
+	actor := e.Actor
+	if actor.Type == "" {
+		actor = s.Actor
+	}
+	if actor.Type == "" {
+		actor.Type = tenantd.ActorSystem
+	}
+	req := e.Request
+	if req == (tenantd.RequestInfo{}) {
+		req = s.Request
+	}
+	var ip any
+	if req.IP != "" {
+		ip = req.IP
+	}
+	changes := "{}"
+	if len(e.Changes) > 0 {
+		if b, err := json.Marshal(e.Changes); err == nil {
+			changes = string(b)
+		}
+	}
+	outcome := e.Outcome
+	if outcome == "" {
+		outcome = tenantd.OutcomeSuccess
+	}
+	b.Queue(insertEventSQL, s.TenantID, actor.Type, clean(actor.ID, 200), e.Action,
+		e.TargetType, clean(e.TargetID, 200), outcome, e.FlagReason != "", clean(e.FlagReason, 200),
+		ip, clean(req.UserAgent, 512), clean(req.ID, 128), changes)
+}
+
+// RecordEvent stores an event in its own transaction: for requests that were
+// denied or failed, whose own transaction (if any) rolled back.
+func (db *DB) RecordEvent(ctx context.Context, s Scope, e tenantd.Event) error {
+	return db.InTenant(ctx, s, func(tx *Tx) error {
+		b := &pgx.Batch{}
+		queueEvent(b, s, e)
+		_, err := tx.Exec(ctx, b.QueuedQueries[0].SQL, b.QueuedQueries[0].Arguments...)
+		return err
+	})
+}
+
+// clean makes client-supplied text safe to store and to print in a log:
+// control characters become U+FFFD, invalid UTF-8 is replaced, and the
+// length is capped.
+func clean(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "")
+	}
+	return s
+}

@@ -1,0 +1,199 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantd/tenantd"
+)
+
+// PrincipalState is what step 4 of the request flow needs to decide.
+type PrincipalState struct {
+	TenantFound  bool
+	TenantStatus string
+	UserFound    bool
+	UserStatus   string
+	SessionLive  bool
+	Principal    *tenantd.Principal
+}
+
+const loadPrincipalSQL = `
+SELECT t.slug, t.name, t.status,
+       u.id IS NOT NULL, coalesce(u.email, ''), coalesce(u.role, ''), coalesce(u.status, ''),
+       coalesce(s.revoked_at IS NULL AND s.expires_at > now(), false),
+       coalesce(t.features -> 'api_rate_limit', p.features -> 'api_rate_limit', '{}'),
+       coalesce((SELECT jsonb_object_agg(m.workspace_id, m.role) FROM workspace_members m
+                  WHERE m.tenant_id = $1 AND m.user_id = $2), '{}')
+  FROM tenants t
+  JOIN plans p ON p.name = t.plan
+  LEFT JOIN users u ON u.tenant_id = t.id AND u.id = $2
+  LEFT JOIN sessions s ON s.tenant_id = t.id AND s.id = $3 AND s.user_id = $2
+ WHERE t.id = $1`
+
+// LoadPrincipal reads, under the token's tenant context, whether the user
+// belongs to that tenant, both are active, and the session is live, with
+// the user's roles and the tenant's rate limit: one round trip.
+func (db *DB) LoadPrincipal(ctx context.Context, tenant, user, session uuid.UUID, req tenantd.RequestInfo) (*PrincipalState, error) {
+	st := &PrincipalState{Principal: &tenantd.Principal{TenantID: tenant, UserID: user, SessionID: session}}
+	p := st.Principal
+	err := db.Run(ctx, SystemScope(tenant, req), Statement{
+		SQL: loadPrincipalSQL, Args: []any{tenant, user, session},
+		Scan: func(rows pgx.Rows) error {
+			if !rows.Next() {
+				return nil
+			}
+			st.TenantFound = true
+			var rl struct {
+				Rate   int `json:"rate"`
+				Period int `json:"period_seconds"`
+				Burst  int `json:"burst"`
+			}
+			var rlRaw []byte
+			var ws map[string]string
+			if err := rows.Scan(&p.TenantSlug, &p.TenantName, &st.TenantStatus, &st.UserFound, &p.Email,
+				&p.Role, &st.UserStatus, &st.SessionLive, &rlRaw, &ws); err != nil {
+				return err
+			}
+			if json.Unmarshal(rlRaw, &rl) == nil && rl.Period > 0 {
+				p.RateLimit = tenantd.RateLimit{Rate: rl.Rate, Period: time.Duration(rl.Period) * time.Second, Burst: rl.Burst}
+			}
+			p.Workspaces = make(map[uuid.UUID]string, len(ws))
+			for k, v := range ws {
+				if id, err := uuid.Parse(k); err == nil {
+					p.Workspaces[id] = v
+				}
+			}
+			return nil
+		},
+	})
+	return st, err
+}
+
+// RecordSecurityEvent stores an event that belongs to no verified tenant
+// (an unverifiable token, a login to an unknown tenant).
+func (db *DB) RecordSecurityEvent(ctx context.Context, action, reason string, req tenantd.RequestInfo) error {
+	var ip any
+	if req.IP != "" {
+		ip = req.IP
+	}
+	_, err := db.dir.platform().Exec(ctx,
+		`INSERT INTO security_events (action, reason, ip, user_agent, request_id) VALUES ($1, $2, $3::inet, $4, $5)`,
+		action, clean(reason, 500), ip, clean(req.UserAgent, 512), clean(req.ID, 128))
+	return classify(err)
+}
+
+// LoginUser is what login needs of a user.
+type LoginUser struct {
+	ID           uuid.UUID
+	PasswordHash string
+	Role         string
+	Status       string
+}
+
+// UserForLogin finds a user by email in the tenant; nil when there is none.
+func (db *DB) UserForLogin(ctx context.Context, tenant uuid.UUID, email string, req tenantd.RequestInfo) (*LoginUser, error) {
+	var u *LoginUser
+	err := db.Run(ctx, SystemScope(tenant, req), Statement{
+		SQL:  `SELECT id, coalesce(password_hash, ''), role, status FROM users WHERE tenant_id = $1 AND email = $2`,
+		Args: []any{tenant, email},
+		Scan: func(rows pgx.Rows) error {
+			if rows.Next() {
+				u = &LoginUser{}
+				return rows.Scan(&u.ID, &u.PasswordHash, &u.Role, &u.Status)
+			}
+			return nil
+		},
+	})
+	return u, err
+}
+
+// CreateSession starts a session for a user who just proved who they are,
+// with its refresh token's hash, and records the login: one round trip.
+func (db *DB) CreateSession(ctx context.Context, tenant, user uuid.UUID, refreshHash []byte, expires time.Time, req tenantd.RequestInfo) (uuid.UUID, error) {
+	s := SystemScope(tenant, req)
+	s.Actor = tenantd.Actor{Type: tenantd.ActorUser, ID: user.String()}
+	id := uuid.New()
+	var ip any
+	if req.IP != "" {
+		ip = req.IP
+	}
+	err := db.Run(ctx, s, Statement{
+		SQL: `INSERT INTO sessions (tenant_id, id, user_id, refresh_hash, expires_at, ip, user_agent)
+		      VALUES ($1, $2, $3, $4, $5, $6::inet, $7)`,
+		Args:   []any{tenant, id, user, refreshHash, expires, ip, clean(req.UserAgent, 512)},
+		Events: []tenantd.Event{{Action: "auth.login.succeeded", TargetType: "session", TargetID: id.String()}},
+	})
+	return id, err
+}
+
+// RefreshResult is the outcome of presenting a refresh token.
+type RefreshResult struct {
+	UserID uuid.UUID
+	// Reused is true when the token was valid once but has been rotated
+	// away: the session is now revoked and the event flagged.
+	Reused bool
+	OK     bool
+}
+
+// RotateRefresh checks a presented refresh token against the session and,
+// when it is the current one and the user and tenant are active, replaces
+// it with newHash. A token of the right session that is not the current one
+// is a reuse: the whole session is revoked and a flagged event recorded.
+func (db *DB) RotateRefresh(ctx context.Context, tenant, session uuid.UUID, presented []byte, newHash []byte, matches func(stored []byte) bool, req tenantd.RequestInfo) (RefreshResult, error) {
+	var res RefreshResult
+	err := db.InTenant(ctx, SystemScope(tenant, req), func(tx *Tx) error {
+		var stored []byte
+		var live, userActive, tenantActive bool
+		err := tx.QueryRow(ctx, `
+SELECT s.user_id, s.refresh_hash, s.revoked_at IS NULL AND s.expires_at > now(),
+       u.status = 'active', t.status = 'active'
+  FROM sessions s
+  JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
+  JOIN tenants t ON t.id = s.tenant_id
+ WHERE s.tenant_id = $1 AND s.id = $2 FOR UPDATE OF s`, tenant, session).
+			Scan(&res.UserID, &stored, &live, &userActive, &tenantActive)
+		if err == pgx.ErrNoRows {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		actor := tenantd.Actor{Type: tenantd.ActorUser, ID: res.UserID.String()}
+		if !matches(stored) {
+			res.Reused = true
+			if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = coalesce(revoked_at, now()), revoked_reason = 'refresh token reuse'
+			                           WHERE tenant_id = $1 AND id = $2`, tenant, session); err != nil {
+				return err
+			}
+			tx.Audit(tenantd.Event{Action: "auth.refresh.reused", Actor: actor, Outcome: tenantd.OutcomeDenied,
+				TargetType: "session", TargetID: session.String(), FlagReason: tenantd.FlagRefreshReuse})
+			return nil
+		}
+		if !live || !userActive || !tenantActive {
+			tx.Audit(tenantd.Event{Action: "auth.refresh.denied", Actor: actor, Outcome: tenantd.OutcomeDenied,
+				TargetType: "session", TargetID: session.String()})
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE sessions SET refresh_hash = $3, refresh_generation = refresh_generation + 1,
+		                           refreshed_at = now() WHERE tenant_id = $1 AND id = $2`, tenant, session, newHash); err != nil {
+			return err
+		}
+		tx.Audit(tenantd.Event{Action: "auth.refresh.succeeded", Actor: actor, TargetType: "session", TargetID: session.String()})
+		res.OK = true
+		return nil
+	})
+	return res, err
+}
+
+// RevokeSession ends a session (logout) and records it: one round trip.
+func (db *DB) RevokeSession(ctx context.Context, s Scope, session uuid.UUID, reason string) error {
+	return db.Run(ctx, s, Statement{
+		SQL: `UPDATE sessions SET revoked_at = coalesce(revoked_at, now()), revoked_reason = $3
+		      WHERE tenant_id = $1 AND id = $2`,
+		Args:   []any{s.TenantID, session, reason},
+		Events: []tenantd.Event{{Action: "auth.logout", TargetType: "session", TargetID: session.String()}},
+	})
+}
