@@ -71,3 +71,15 @@ func New(t testing.TB) (*redis.Client, string) {
 	name := strings.NewReplacer(" ", "_", "{", "(", "}", ")").Replace(t.Name())
 	return rdb, fmt.Sprintf("test:%d:%s:", testSeq.Add(1), name)
 }
+
+// Setup starts the package's server without running the tests, for a
+// TestMain that also needs another per-package server (pgtest.Main exits
+// the process; the server dies with it, see killWithParent).
+func Setup() (stop func(), err error) {
+	url, stop, err := Start()
+	if err != nil {
+		return nil, err
+	}
+	serverURL = url
+	return stop, nil
+}

@@ -1,0 +1,289 @@
+package http
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tenantd/tenantd"
+	"github.com/tenantd/tenantd/auth"
+	"github.com/tenantd/tenantd/postgres"
+)
+
+// Every login failure, whatever its cause, gets this same answer.
+var errLoginFailed = tenantd.Errorf(tenantd.EUNAUTHORIZED, "Invalid tenant, email or password.")
+
+type loginRequest struct {
+	Tenant   string `json:"tenant"`
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	// SessionCookie asks for the console's HttpOnly session cookie too.
+	SessionCookie bool `json:"session_cookie,omitempty"`
+}
+
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+// login: POST /v1/auth/login. The tenant is named by slug; the same email
+// in another tenant is another account. Unknown tenant, unknown email,
+// wrong password, disabled user and suspended tenant all answer the same
+// 401 after the same password-hashing work.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+	var in loginRequest
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	req := requestInfo(r)
+	email := strings.ToLower(strings.TrimSpace(in.Email))
+	slug := strings.ToLower(strings.TrimSpace(in.Tenant))
+	if len(in.Password) > 1024 || len(email) > 254 || len(slug) > 63 {
+		return tenantd.Errorf(tenantd.EBADREQUEST, "A field is too long.")
+	}
+	if in.SessionCookie {
+		if _, _, err := s.authenticate(r); err == nil {
+			return tenantd.Errorf(tenantd.ECONFLICT, "A session is already active: log out before logging in to another account.")
+		}
+	}
+
+	acctKey, ipKey := "acct:"+slug+":"+email, "ip:"+req.IP
+	if s.throttle != nil {
+		wait, err := s.throttle.Check(ctx, acctKey, ipKey)
+		if err != nil {
+			// Without Redis there is no shared back-off: refuse rather than
+			// allow unlimited guessing.
+			return &tenantd.Error{Code: tenantd.EUNAVAILABLE, Message: "Login is temporarily unavailable.", RetryAfter: 5 * time.Second, Cause: err}
+		}
+		if wait > 0 {
+			s.loginFailed(ctx, slug, email, req, "throttled", false)
+			return &tenantd.Error{Code: tenantd.ERATELIMIT, Message: "Too many failed logins; try again later.", RetryAfter: wait}
+		}
+	}
+
+	tenant, err := s.db.TenantBySlug(ctx, slug)
+	if err != nil && tenantd.ErrorCode(err) != tenantd.ENOTFOUND {
+		return err
+	}
+	var user *postgres.LoginUser
+	if tenant != nil {
+		if user, err = s.db.UserForLogin(ctx, tenant.ID, email, req); err != nil {
+			return err
+		}
+	}
+	ok := false
+	if user == nil || user.PasswordHash == "" {
+		auth.DummyCheck(in.Password)
+	} else if ok, err = auth.CheckPassword(user.PasswordHash, in.Password); err != nil {
+		return err
+	}
+	reason := ""
+	switch {
+	case tenant == nil:
+		reason = "unknown tenant"
+	case user == nil:
+		reason = "unknown email"
+	case user.PasswordHash == "":
+		reason = "invitation not accepted"
+	case !ok:
+		reason = "wrong password"
+	case tenant.Status != tenantd.TenantActive:
+		reason = "tenant " + tenant.Status
+	case user.Status != tenantd.UserActive:
+		reason = "user " + user.Status
+	}
+	if reason != "" {
+		s.loginFailed(ctx, slug, email, req, reason, true)
+		return errLoginFailed
+	}
+	if s.throttle != nil {
+		s.throttle.Success(ctx, acctKey)
+	}
+
+	refresh := auth.NewSecret()
+	sid, err := s.db.CreateSession(ctx, tenant.ID, user.ID, auth.HashSecret(refresh), s.now().Add(s.cfg.RefreshTTL), req)
+	if err != nil {
+		return err
+	}
+	return s.issueTokens(w, r, tenant.ID, user.ID, sid, refresh, in.SessionCookie)
+}
+
+// loginFailed records a failed login: in the tenant's log when the tenant
+// exists, else as a platform security event; flagged once failures repeat.
+func (s *Server) loginFailed(ctx context.Context, slug, email string, req tenantd.RequestInfo, reason string, count bool) {
+	ctx = context.WithoutCancel(ctx)
+	failures := 0
+	if count && s.throttle != nil {
+		failures, _ = s.throttle.Failure(ctx, "acct:"+slug+":"+email, "ip:"+req.IP)
+	}
+	tenant, _ := s.db.TenantBySlug(ctx, slug)
+	if tenant == nil {
+		if err := s.db.RecordSecurityEvent(ctx, "auth.login.failed", reason, req); err != nil {
+			logger(ctx).Error("record security event", "err", err)
+		}
+		return
+	}
+	e := tenantd.Event{Action: "auth.login.failed", Actor: tenantd.Actor{Type: tenantd.ActorAnonymous},
+		Outcome: tenantd.OutcomeFailed, TargetType: "user", TargetID: email,
+		Changes: map[string]any{"reason": reason, "failures": failures}}
+	if failures >= 5 {
+		e.FlagReason = tenantd.FlagLoginFailures
+	}
+	s.record(ctx, postgres.SystemScope(tenant.ID, req), e)
+}
+
+// issueTokens answers with a new access token and refresh token, and the
+// console cookies when asked for.
+func (s *Server) issueTokens(w http.ResponseWriter, r *http.Request, tenant, user, session uuid.UUID, refresh string, cookie bool) error {
+	access, claims, err := s.issuer.Issue(user, tenant, session)
+	if err != nil {
+		return err
+	}
+	expires := int(time.Until(claims.ExpiresAt.Time).Seconds())
+	if cookie {
+		secure := s.cfg.SecureCookies || !isLoopback(r)
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: access, Path: "/", HttpOnly: true,
+			Secure: secure, SameSite: http.SameSiteLaxMode, MaxAge: expires})
+		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: auth.NewSecret(), Path: "/",
+			Secure: secure, SameSite: http.SameSiteLaxMode, MaxAge: expires})
+	}
+	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: access, TokenType: "Bearer",
+		ExpiresIn: expires, RefreshToken: refreshToken(tenant, session, refresh)})
+	return nil
+}
+
+func isLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// A refresh token names its tenant and session, so it can be checked under
+// that tenant's context; the secret is what proves it.
+func refreshToken(tenant, session uuid.UUID, secret string) string {
+	return "rt1." + tenant.String() + "." + session.String() + "." + secret
+}
+
+func parseRefreshToken(tok string) (tenant, session uuid.UUID, secret string, ok bool) {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 4 || parts[0] != "rt1" || len(tok) > 256 {
+		return uuid.Nil, uuid.Nil, "", false
+	}
+	t, err1 := uuid.Parse(parts[1])
+	s, err2 := uuid.Parse(parts[2])
+	if err1 != nil || err2 != nil || parts[3] == "" {
+		return uuid.Nil, uuid.Nil, "", false
+	}
+	return t, s, parts[3], true
+}
+
+// refresh: POST /v1/auth/refresh rotates the refresh token. Presenting a
+// token that was already rotated away revokes the whole session and is
+// flagged.
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	req := requestInfo(r)
+	invalid := tenantd.Errorf(tenantd.EUNAUTHORIZED, "The refresh token is invalid, expired or revoked.")
+	tenant, session, secret, ok := parseRefreshToken(in.RefreshToken)
+	if !ok {
+		s.db.RecordSecurityEvent(context.WithoutCancel(ctx), "auth.refresh.failed", "malformed refresh token", req)
+		return invalid
+	}
+	next := auth.NewSecret()
+	res, err := s.db.RotateRefresh(ctx, tenant, session, auth.HashSecret(secret), auth.HashSecret(next),
+		func(stored []byte) bool { return auth.CheckSecret(secret, stored) }, req)
+	if err != nil {
+		if tenantd.ErrorCode(err) == tenantd.EINTERNAL {
+			return err
+		}
+		return invalid
+	}
+	if res.Reused {
+		s.metrics.flagged.WithLabelValues(tenantd.FlagRefreshReuse).Inc()
+		logger(ctx).Warn("flagged event", "action", "auth.refresh.reused", "tenant_id", tenant)
+		s.principals.drop(session.String())
+	}
+	if !res.OK {
+		return invalid
+	}
+	return s.issueTokens(w, r, tenant, res.UserID, session, next, false)
+}
+
+// logout: POST /v1/auth/logout revokes the session at once; its access
+// token is refused from then on, on every instance within a second.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.db.RevokeSession(r.Context(), c.scope, c.p.SessionID, "logout"); err != nil {
+		return err
+	}
+	s.principals.drop(c.p.SessionID.String())
+	for _, name := range []string{sessionCookie, csrfCookie} {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1})
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// me: GET /v1/me.
+func (s *Server) me(w http.ResponseWriter, r *http.Request, c *call) error {
+	type user struct {
+		ID    uuid.UUID `json:"id"`
+		Email string    `json:"email"`
+		Role  string    `json:"role"`
+	}
+	type tenant struct {
+		ID   uuid.UUID `json:"id"`
+		Slug string    `json:"slug"`
+		Name string    `json:"name"`
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"user":   user{c.p.UserID, c.p.Email, c.p.Role},
+		"tenant": tenant{c.p.TenantID, c.p.TenantSlug, c.p.TenantName},
+	})
+	return nil
+}
+
+// jwks: GET /.well-known/jwks.json.
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request) error {
+	ks := s.keys()
+	if ks == nil {
+		return &tenantd.Error{Code: tenantd.EUNAVAILABLE, Message: "Keys are not loaded yet.", RetryAfter: time.Second}
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	w.Write(ks.JWKS())
+	return nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.db.Ping(ctx); err != nil {
+		return &tenantd.Error{Code: tenantd.EUNAVAILABLE, Message: "Not ready.", RetryAfter: 2 * time.Second, Cause: err}
+	}
+	if s.keys() == nil {
+		return &tenantd.Error{Code: tenantd.EUNAVAILABLE, Message: "Keys are not loaded yet.", RetryAfter: time.Second}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}

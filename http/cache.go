@@ -1,0 +1,53 @@
+package http
+
+import (
+	"sync"
+	"time"
+
+	"github.com/tenantd/tenantd"
+)
+
+// principalCache remembers validated principals for at most ttl, so a
+// revoked session, a disabled user or a suspended tenant is refused within
+// ttl on every instance without a database round trip on every request.
+// Bounded: when full it is emptied (cheap, and only costs re-validation).
+type principalCache struct {
+	mu      sync.Mutex
+	ttl     time.Duration
+	max     int
+	entries map[string]cachedPrincipal
+}
+
+type cachedPrincipal struct {
+	p       *tenantd.Principal
+	expires time.Time
+}
+
+func newPrincipalCache(max int, ttl time.Duration) *principalCache {
+	return &principalCache{ttl: ttl, max: max, entries: make(map[string]cachedPrincipal)}
+}
+
+func (c *principalCache) get(key string) (*tenantd.Principal, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok || time.Now().After(e.expires) {
+		return nil, false
+	}
+	return e.p, true
+}
+
+func (c *principalCache) put(key string, p *tenantd.Principal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= c.max {
+		clear(c.entries)
+	}
+	c.entries[key] = cachedPrincipal{p: p, expires: time.Now().Add(c.ttl)}
+}
+
+func (c *principalCache) drop(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, key)
+}

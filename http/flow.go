@@ -1,0 +1,372 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tenantd/tenantd"
+	"github.com/tenantd/tenantd/auth"
+	"github.com/tenantd/tenantd/postgres"
+	"github.com/tenantd/tenantd/ratelimit"
+)
+
+// The request flow of SPEC §1, one small named step each, in this order:
+//
+//	1. extractToken        Authorization: Bearer, or the console cookie
+//	2. verifyToken         signature, algorithm, kid, iss, aud, exp/nbf/iat
+//	3. extractTenant       tid, sub and sid from the verified claims
+//	4. validateMembership  user in tenant, both active, session live
+//	5. scopeFor            the tenant context the door sets with SET LOCAL
+//	6. the handler         its queries run in that transaction; RLS filters
+//	7. the response        built only from what step 6 returned
+//
+// Between 4 and 5, rejectForeignTenant refuses a request that names
+// another tenant anywhere, and the tenant's rate limit is applied.
+
+const sessionCookie = "tenantd_session"
+const csrfCookie = "tenantd_csrf"
+const maxTokenBytes = 4096
+
+// call is what a tenant handler gets: the verified principal and the scope
+// its transactions run with.
+type call struct {
+	p     *tenantd.Principal
+	scope postgres.Scope
+	req   tenantd.RequestInfo
+}
+
+// authError is a failed step 1–4: 401 or 403, with what to audit.
+type authError struct {
+	code   string // EUNAUTHORIZED or EFORBIDDEN
+	reason string // for the audit event, never sent to the client
+	flag   string // non-empty flags the event
+	tenant uuid.UUID
+	user   uuid.UUID
+}
+
+func (e *authError) Error() string { return e.reason }
+
+func unauthorized(reason string) *authError {
+	return &authError{code: tenantd.EUNAUTHORIZED, reason: reason}
+}
+
+// 1. extractToken returns the bearer token, or the console cookie's, and
+// whether it came from the cookie (which then needs CSRF protection).
+func extractToken(r *http.Request) (token string, fromCookie bool, err error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+			return "", false, unauthorized("malformed Authorization header")
+		}
+		if len(tok) > maxTokenBytes {
+			return "", false, unauthorized("token too large")
+		}
+		return strings.TrimSpace(tok), false, nil
+	}
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		if len(c.Value) > maxTokenBytes {
+			return "", false, unauthorized("token too large")
+		}
+		return c.Value, true, nil
+	}
+	return "", false, unauthorized("no token")
+}
+
+// 2. verifyToken checks the signature and claims.
+func (s *Server) verifyToken(token string) (auth.Claims, error) {
+	claims, err := s.verifier.Verify(token)
+	if err != nil {
+		return auth.Claims{}, unauthorized("token rejected: " + err.Error())
+	}
+	return claims, nil
+}
+
+// 3. extractTenant takes the tenant, user and session from verified claims
+// only: never from the URL, the body or a header.
+func extractTenant(c auth.Claims) (tenant, user, session uuid.UUID, err error) {
+	user, uerr := uuid.Parse(c.Subject)
+	if c.TenantID == uuid.Nil || c.SessionID == uuid.Nil || uerr != nil {
+		return uuid.Nil, uuid.Nil, uuid.Nil, unauthorized("token lacks tid, sub or sid")
+	}
+	return c.TenantID, user, c.SessionID, nil
+}
+
+// 4. validateMembership checks that the user belongs to the tenant, that
+// both are active and that the session is live. Results are cached for at
+// most a second, so a revocation wins within one second on every instance.
+func (s *Server) validateMembership(ctx context.Context, tenant, user, session uuid.UUID, req tenantd.RequestInfo) (*tenantd.Principal, error) {
+	key := session.String()
+	if p, ok := s.principals.get(key); ok && p.TenantID == tenant && p.UserID == user {
+		return p, nil
+	}
+	st, err := s.db.LoadPrincipal(ctx, tenant, user, session, req)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !st.TenantFound:
+		return nil, unauthorized("tenant does not exist")
+	case !st.UserFound:
+		return nil, &authError{code: tenantd.EFORBIDDEN, reason: "the token's user is not a user of its tenant",
+			flag: tenantd.FlagTokenUserTenant, tenant: tenant, user: user}
+	case st.TenantStatus != tenantd.TenantActive:
+		return nil, &authError{code: tenantd.EFORBIDDEN, reason: "tenant is " + st.TenantStatus, tenant: tenant, user: user}
+	case st.Principal.Role == "" || st.UserStatus != tenantd.UserActive:
+		return nil, &authError{code: tenantd.EUNAUTHORIZED, reason: "user is " + st.UserStatus, tenant: tenant, user: user}
+	case !st.SessionLive:
+		return nil, &authError{code: tenantd.EUNAUTHORIZED, reason: "session revoked or expired", tenant: tenant, user: user}
+	}
+	s.principals.put(key, st.Principal)
+	return st.Principal, nil
+}
+
+// authenticate runs steps 1–4.
+func (s *Server) authenticate(r *http.Request) (*tenantd.Principal, bool, error) {
+	token, fromCookie, err := extractToken(r)
+	if err != nil {
+		return nil, false, err
+	}
+	claims, err := s.verifyToken(token)
+	if err != nil {
+		return nil, false, err
+	}
+	tenant, user, session, err := extractTenant(claims)
+	if err != nil {
+		return nil, false, err
+	}
+	p, err := s.validateMembership(r.Context(), tenant, user, session, requestInfo(r))
+	return p, fromCookie, err
+}
+
+// rejectForeignTenant refuses a request that names a tenant other than
+// its token's in the X-Tenant-ID header, a tenant_id query parameter or a
+// top-level tenant_id JSON field.
+func rejectForeignTenant(r *http.Request, tenant uuid.UUID) (*http.Request, error) {
+	named := func(v string) bool { return v != "" && !strings.EqualFold(strings.TrimSpace(v), tenant.String()) }
+	deny := &authError{code: tenantd.EFORBIDDEN, flag: tenantd.FlagTenantMismatch, tenant: tenant}
+	for _, v := range r.Header.Values("X-Tenant-ID") {
+		if named(v) {
+			deny.reason = "X-Tenant-ID names another tenant"
+			return r, deny
+		}
+	}
+	for _, v := range r.URL.Query()["tenant_id"] {
+		if named(v) {
+			deny.reason = "tenant_id query parameter names another tenant"
+			return r, deny
+		}
+	}
+	if r.Body == nil || r.ContentLength == 0 || r.Method == http.MethodGet {
+		return r, nil
+	}
+	body, err := readBody(r, maxBodyBytes)
+	if err != nil {
+		return r, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) == nil {
+		if raw, ok := fields["tenant_id"]; ok {
+			var v string
+			if json.Unmarshal(raw, &v) != nil || named(v) || v == "" {
+				deny.reason = "tenant_id field names another tenant"
+				return r, deny
+			}
+		}
+	}
+	return r, nil
+}
+
+// rateLimit applies the tenant's API rate limit (plan default or operator
+// override), shared by every instance through Redis.
+func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, p *tenantd.Principal) error {
+	if s.limiter == nil || p.RateLimit.Rate <= 0 {
+		return nil
+	}
+	pol := ratelimit.Policy{Rate: p.RateLimit.Rate, Period: p.RateLimit.Period, Burst: p.RateLimit.Burst}
+	d, err := s.limiter.AllowOrLocal(r.Context(), "tenant:"+p.TenantID.String(), pol)
+	if err != nil {
+		logger(r.Context()).Warn("rate limiter", "err", err)
+		return nil
+	}
+	d.Headers(pol, w.Header())
+	if !d.Allowed {
+		return &tenantd.Error{Code: tenantd.ERATELIMIT, Message: "The tenant's API rate limit is exceeded.", RetryAfter: d.RetryAfter}
+	}
+	return nil
+}
+
+// checkCSRF protects cookie-authenticated writes: the X-CSRF-Token header
+// must repeat the csrf cookie set at login (double submit).
+func checkCSRF(r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	c, err := r.Cookie(csrfCookie)
+	h := r.Header.Get("X-CSRF-Token")
+	if err != nil || c.Value == "" || h == "" || !auth.CheckSecret(h, auth.HashSecret(c.Value)) {
+		return &authError{code: tenantd.EFORBIDDEN, reason: "missing or wrong CSRF token"}
+	}
+	return nil
+}
+
+// 5. scopeFor is the tenant context of the request's transactions.
+func scopeFor(p *tenantd.Principal, req tenantd.RequestInfo) postgres.Scope {
+	return postgres.ScopeFor(p, req)
+}
+
+// serveTenant runs the whole flow for a tenant route.
+func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, rt Route) {
+	req := requestInfo(r)
+	p, fromCookie, err := s.authenticate(r)
+	if err == nil {
+		stateOf(r.Context()).tenantID = p.TenantID.String()
+		r, err = rejectForeignTenant(r, p.TenantID)
+	}
+	if err == nil && fromCookie {
+		err = checkCSRF(r)
+	}
+	if err != nil {
+		s.reject(w, r, p, err)
+		return
+	}
+	c := &call{p: p, scope: scopeFor(p, req), req: req}
+	if err := s.rateLimit(w, r, p); err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	if err := rt.tenant(w, r, c); err != nil {
+		s.fail(w, r, c, err)
+	}
+}
+
+// reject answers a failed step 1–4 (or a foreign tenant, or CSRF) and
+// records it: in the tenant's audit log when the tenant is known from a
+// verified token, else as a platform security event.
+func (s *Server) reject(w http.ResponseWriter, r *http.Request, p *tenantd.Principal, err error) {
+	var ae *authError
+	if !errors.As(err, &ae) {
+		writeError(w, r, err)
+		return
+	}
+	ctx := context.WithoutCancel(r.Context())
+	req := requestInfo(r)
+	tenant, user := ae.tenant, ae.user
+	if p != nil {
+		tenant, user = p.TenantID, p.UserID
+	}
+	action := "auth.request.unauthorized"
+	if ae.code == tenantd.EFORBIDDEN {
+		action = "auth.request.forbidden"
+	}
+	if tenant != uuid.Nil {
+		actor := tenantd.Actor{Type: tenantd.ActorUser, ID: user.String()}
+		s.record(ctx, postgres.SystemScope(tenant, req), tenantd.Event{
+			Action: action, Actor: actor, Outcome: tenantd.OutcomeDenied, FlagReason: ae.flag,
+			TargetType: "route", TargetID: r.Method + " " + r.URL.Path,
+			Changes: map[string]any{"reason": ae.reason},
+		})
+	} else if err := s.db.RecordSecurityEvent(ctx, action, ae.reason, req); err != nil {
+		logger(ctx).Error("record security event", "err", err)
+	}
+	var msg string
+	if ae.code == tenantd.EUNAUTHORIZED {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tenantd"`)
+		msg = "Authentication is required: the token is missing, invalid, expired or revoked."
+	} else {
+		msg = "This request is not allowed for this token."
+	}
+	writeError(w, r, tenantd.Errorf(ae.code, "%s", msg))
+}
+
+// record stores an event in its own transaction, counting and logging
+// flagged ones. Recording failures are logged, never hidden.
+func (s *Server) record(ctx context.Context, scope postgres.Scope, e tenantd.Event) {
+	if e.FlagReason != "" {
+		s.metrics.flagged.WithLabelValues(e.FlagReason).Inc()
+		logger(ctx).Warn("flagged event", "action", e.Action, "reason", e.FlagReason,
+			"tenant_id", scope.TenantID, "target", e.TargetType+":"+e.TargetID)
+	}
+	if err := s.db.RecordEvent(ctx, scope, e); err != nil {
+		logger(ctx).Error("record audit event", "err", err, "action", e.Action)
+	}
+}
+
+// fail answers a handler's error and audits it: denied (403), invalid
+// (422), limit (409), rate-limited (429) requests get an event in their own
+// transaction; a 404 for an id that belongs to another tenant is flagged.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, c *call, err error) {
+	ctx := context.WithoutCancel(r.Context())
+	code := tenantd.ErrorCode(err)
+	var probe *foreignProbe
+	e := tenantd.Event{TargetType: "route", TargetID: r.Method + " " + r.URL.Path}
+	switch {
+	case errors.As(err, &probe):
+		other, perr := s.db.IDInOtherTenant(ctx, c.scope, probe.kind, probe.id)
+		if perr != nil {
+			logger(ctx).Error("foreign id lookup", "err", perr)
+		}
+		if other {
+			e.Action, e.Outcome, e.FlagReason = "access.foreign_id", tenantd.OutcomeDenied, tenantd.FlagForeignID
+			e.TargetType, e.TargetID = probe.kind, probe.id.String()
+		}
+	case code == tenantd.EFORBIDDEN:
+		e.Action, e.Outcome = "access.denied", tenantd.OutcomeDenied
+	case code == tenantd.EINVALID || code == tenantd.EBADREQUEST || code == tenantd.ETOOLARGE:
+		e.Action, e.Outcome = "request.invalid", tenantd.OutcomeFailed
+	case code == tenantd.ELIMIT:
+		e.Action, e.Outcome = "limit.exceeded", tenantd.OutcomeDenied
+		e.Changes = map[string]any{"limit": limitOf(err)}
+	case code == tenantd.ERATELIMIT:
+		e.Action, e.Outcome = "rate_limit.exceeded", tenantd.OutcomeDenied
+	}
+	if e.Action != "" && c != nil && code != tenantd.EUNAVAILABLE {
+		if e.Changes == nil {
+			e.Changes = map[string]any{"error": tenantd.ErrorMessage(err)}
+		}
+		s.record(ctx, c.scope, e)
+	}
+	writeError(w, r, err)
+}
+
+func limitOf(err error) string {
+	if e, ok := tenantd.AsError(err); ok {
+		return e.Limit
+	}
+	return ""
+}
+
+// foreignProbe is a not-found answer for an id the caller named: the flow
+// checks whether it belongs to another tenant, and flags it if so.
+type foreignProbe struct {
+	kind string
+	id   uuid.UUID
+}
+
+func (f *foreignProbe) Error() string { return "not found" }
+func (f *foreignProbe) Unwrap() error { return tenantd.Errorf(tenantd.ENOTFOUND, "Not found.") }
+
+// notFound answers 404 for an id of kind; it is indistinguishable from a
+// missing id to the client.
+func notFound(kind string, id uuid.UUID) error { return &foreignProbe{kind: kind, id: id} }
+
+// pathID parses the path parameter name as a UUID. A malformed id is simply
+// not found.
+func pathID(r *http.Request, name, kind string) (uuid.UUID, error) {
+	id, err := uuid.Parse(r.PathValue(name))
+	if err != nil {
+		return uuid.Nil, tenantd.Errorf(tenantd.ENOTFOUND, "Not found.")
+	}
+	return id, nil
+}
+
+var _ = time.Second

@@ -1,0 +1,60 @@
+package http
+
+import (
+	"net/http"
+)
+
+// Access says who may call a route.
+type Access int
+
+const (
+	Public   Access = iota // no token (login, JWKS, health)
+	Tenant                 // a tenant user's token: the seven-step flow
+	Operator               // a platform operator's token
+)
+
+// Route is one entry of the route table. The isolation matrix test walks
+// this table, so a route cannot be added without an isolation case.
+type Route struct {
+	Method  string
+	Pattern string
+	Access  Access
+	Summary string
+
+	public   func(http.ResponseWriter, *http.Request) error
+	tenant   func(http.ResponseWriter, *http.Request, *call) error
+	operator func(http.ResponseWriter, *http.Request, *operatorCall) error
+}
+
+// routeTable lists every route: where to find the handler of any endpoint.
+func (s *Server) routeTable() []Route {
+	return []Route{
+		{Method: "GET", Pattern: "/healthz", Access: Public, Summary: "Process is up", public: s.healthz},
+		{Method: "GET", Pattern: "/readyz", Access: Public, Summary: "Database reachable and migrated", public: s.readyz},
+		{Method: "GET", Pattern: "/openapi.yaml", Access: Public, Summary: "This API's OpenAPI document", public: serveOpenAPI},
+		{Method: "GET", Pattern: "/problems/{name}", Access: Public, Summary: "Problem type documentation", public: serveProblemDoc},
+		{Method: "GET", Pattern: "/.well-known/jwks.json", Access: Public, Summary: "Public keys that verify tokens", public: s.jwks},
+
+		{Method: "POST", Pattern: "/v1/auth/login", Access: Public, Summary: "Log in to one tenant", public: s.login},
+		{Method: "POST", Pattern: "/v1/auth/refresh", Access: Public, Summary: "Rotate a refresh token", public: s.refresh},
+		{Method: "POST", Pattern: "/v1/auth/logout", Access: Tenant, Summary: "Revoke the session", tenant: s.logout},
+		{Method: "GET", Pattern: "/v1/me", Access: Tenant, Summary: "The caller and their tenant", tenant: s.me},
+	}
+}
+
+// wrap turns a route into a handler that runs the right flow for it.
+func (s *Server) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stateOf(r.Context()).route = rt.Method + " " + rt.Pattern
+		switch rt.Access {
+		case Public:
+			if err := rt.public(w, r); err != nil {
+				writeError(w, r, err)
+			}
+		case Tenant:
+			s.serveTenant(w, r, rt)
+		case Operator:
+			s.serveOperator(w, r, rt)
+		}
+	})
+}

@@ -1,0 +1,180 @@
+// Package http is tenantd's HTTP API: routing, the seven-step request flow
+// of SPEC §1 (flow.go), handlers, and RFC 9457 problem details
+// (problem.go). It reaches tenant data only through postgres.DB's door.
+package http
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tenantd/tenantd/auth"
+	"github.com/tenantd/tenantd/postgres"
+	"github.com/tenantd/tenantd/ratelimit"
+)
+
+const maxBodyBytes = 1 << 20
+
+// Config is what the server needs besides its dependencies.
+type Config struct {
+	Issuer           string        // token iss, e.g. "tenantd"
+	Audience         string        // tenant API token aud
+	OperatorAudience string        // platform operator token aud
+	AccessTTL        time.Duration // default 15 minutes
+	RefreshTTL       time.Duration // default 30 days
+	TrustedProxies   []netip.Prefix
+	// SecureCookies forces the Secure attribute; otherwise it is set unless
+	// the request arrived on a loopback address.
+	SecureCookies bool
+}
+
+// Server is the HTTP API.
+type Server struct {
+	db         *postgres.DB
+	keys       func() *auth.KeySet
+	issuer     *auth.Issuer
+	verifier   *auth.CachingVerifier
+	operators  *auth.Verifier
+	limiter    *ratelimit.Limiter
+	throttle   *ratelimit.LoginThrottle
+	log        *slog.Logger
+	cfg        Config
+	principals *principalCache
+	metrics    *metrics
+	routes     []Route
+	mux        *http.ServeMux
+	now        func() time.Time
+}
+
+// Deps are the server's collaborators. Limiter and Throttle may be nil
+// (no Redis): requests are then not throttled.
+type Deps struct {
+	DB       *postgres.DB
+	Keys     func() *auth.KeySet
+	Limiter  *ratelimit.Limiter
+	Throttle *ratelimit.LoginThrottle
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+}
+
+// NewServer builds the API.
+func NewServer(d Deps, cfg Config) *Server {
+	if cfg.Issuer == "" {
+		cfg.Issuer = "tenantd"
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = "tenantd-api"
+	}
+	if cfg.OperatorAudience == "" {
+		cfg.OperatorAudience = "tenantd-operator"
+	}
+	if cfg.AccessTTL == 0 {
+		cfg.AccessTTL = auth.DefaultTTL
+	}
+	if cfg.RefreshTTL == 0 {
+		cfg.RefreshTTL = 30 * 24 * time.Hour
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{
+		db: d.DB, keys: d.Keys, limiter: d.Limiter, throttle: d.Throttle,
+		log: d.Logger, cfg: cfg, now: time.Now,
+		principals: newPrincipalCache(100_000, time.Second),
+		metrics:    newMetrics(d.Registry),
+	}
+	s.issuer = &auth.Issuer{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL}
+	s.verifier = auth.NewCachingVerifier(&auth.Verifier{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience}, auth.DefaultCacheEntries)
+	s.operators = &auth.Verifier{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.OperatorAudience, Typ: auth.TypOperator}
+	s.routes = s.routeTable()
+	s.mux = http.NewServeMux()
+	for _, rt := range s.routes {
+		s.mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
+	}
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, Problem{Type: "/problems/not-found", Title: "Not found", Status: http.StatusNotFound,
+			Detail: "No such route.", Instance: r.URL.Path})
+	})
+	return s
+}
+
+// Handler returns the root handler: request ids, client address, access log
+// and panic recovery around the router.
+func (s *Server) Handler() http.Handler { return s.base(s.mux) }
+
+// Routes returns the route table: the isolation matrix enumerates it.
+func (s *Server) Routes() []Route { return s.routes }
+
+// Invalidate drops a session from this instance's principal cache.
+func (s *Server) Invalidate(sessionKey string) { s.principals.drop(sessionKey) }
+
+func (s *Server) base(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-ID")
+		if !safeRequestID.MatchString(id) {
+			id = newRequestID()
+		}
+		ip := clientIP(r, s.cfg.TrustedProxies)
+		log := s.log.With("request_id", id)
+		ctx := context.WithValue(r.Context(), keyRequestID, id)
+		ctx = context.WithValue(ctx, keyClientIP, ip)
+		ctx = context.WithValue(ctx, keyLogger, log)
+		state := &requestState{}
+		ctx = context.WithValue(ctx, keyState, state)
+		w.Header().Set("X-Request-ID", id)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		r = r.WithContext(ctx)
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.Error("panic", "panic", p)
+				if !rec.wrote {
+					writeProblem(rec, Problem{Type: "/problems/internal", Title: "Internal error", Status: 500, Instance: r.URL.Path})
+				}
+			}
+			log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+				"duration_ms", float64(time.Since(start).Microseconds())/1000, "ip", ip,
+				"tenant_id", state.tenantID, "route", state.route)
+			s.metrics.requests.WithLabelValues(state.route, strconv.Itoa(rec.status)).Inc()
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
