@@ -1,0 +1,93 @@
+package auth
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+)
+
+// DefaultCacheEntries is the size of a CachingVerifier when none is given.
+const DefaultCacheEntries = 10_000
+
+// CachingVerifier remembers tokens that verified, so a client sending the
+// same token on every request pays for one signature check, not one per
+// request. It caches signature and claims verification only: the caller
+// still checks the session on every request (revocation is not cached
+// here). Safe for concurrent use.
+//
+// An entry is keyed by the SHA-256 of the token (the token itself is not
+// kept), is never returned at or after the token's exp, and is dropped as
+// soon as the key that signed the token leaves the key set (e.g. removed
+// after a compromise). When full, a random entry is evicted.
+type CachingVerifier struct {
+	v   *Verifier
+	max int
+
+	mu      sync.RWMutex
+	entries map[[sha256.Size]byte]cacheEntry
+}
+
+type cacheEntry struct {
+	claims Claims
+	exp    time.Time
+	kid    string
+}
+
+// NewCachingVerifier wraps v with a cache of at most max tokens (0 means
+// DefaultCacheEntries). v must not be changed afterwards.
+func NewCachingVerifier(v *Verifier, max int) *CachingVerifier {
+	if max <= 0 {
+		max = DefaultCacheEntries
+	}
+	return &CachingVerifier{v: v, max: max, entries: make(map[[sha256.Size]byte]cacheEntry)}
+}
+
+// Verify is [Verifier.Verify] with a cache; it returns the same claims and
+// the same errors (failures are not cached).
+func (c *CachingVerifier) Verify(token string) (Claims, error) {
+	if len(token) > c.v.maxTokenBytes() {
+		return c.v.Verify(token) // refused before hashing anything
+	}
+	sum := sha256.Sum256([]byte(token))
+	now := c.v.now()
+
+	c.mu.RLock()
+	e, hit := c.entries[sum]
+	c.mu.RUnlock()
+	if hit && now.Before(e.exp) && c.keyStillThere(e.kid, now) {
+		return e.claims.clone(), nil
+	}
+
+	claims, kid, err := c.v.verify(token)
+	if err != nil || !now.Before(claims.ExpiresAt.Time) {
+		// Not cacheable: invalid, or valid only thanks to the leeway.
+		if hit {
+			c.mu.Lock()
+			delete(c.entries, sum)
+			c.mu.Unlock()
+		}
+		return claims, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, present := c.entries[sum]; !present && len(c.entries) >= c.max {
+		for k := range c.entries { // map order is randomised: a random victim
+			delete(c.entries, k)
+			break
+		}
+	}
+	c.entries[sum] = cacheEntry{claims: claims.clone(), exp: claims.ExpiresAt.Time, kid: kid}
+	return claims, nil
+}
+
+func (c *CachingVerifier) keyStillThere(kid string, now time.Time) bool {
+	_, ok := c.v.Keys().verificationKey(kid, now, c.v.leeway())
+	return ok
+}
+
+// len returns the number of cached tokens (for tests).
+func (c *CachingVerifier) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.entries)
+}
