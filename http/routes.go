@@ -28,7 +28,7 @@ type Route struct {
 
 // routeTable lists every route: where to find the handler of any endpoint.
 func (s *Server) routeTable() []Route {
-	return []Route{
+	routes := []Route{
 		{Method: "GET", Pattern: "/healthz", Access: Public, Summary: "Process is up", public: s.healthz},
 		{Method: "GET", Pattern: "/readyz", Access: Public, Summary: "Database reachable and migrated", public: s.readyz},
 		{Method: "GET", Pattern: "/openapi.yaml", Access: Public, Summary: "This API's OpenAPI document", public: serveOpenAPI},
@@ -40,6 +40,9 @@ func (s *Server) routeTable() []Route {
 		{Method: "POST", Pattern: "/v1/auth/logout", Access: Tenant, Summary: "Revoke the session", tenant: s.logout},
 		{Method: "GET", Pattern: "/v1/me", Access: Tenant, Summary: "The caller and their tenant", tenant: s.me},
 	}
+	routes = append(routes, s.auditRoutes()...)        // audit.go
+	routes = append(routes, s.organisationRoutes()...) // users.go, workspaces.go
+	return routes
 }
 
 // wrap turns a route into a handler that runs the right flow for it.
