@@ -260,14 +260,29 @@ func (a *app) flagged(tenant uuid.UUID, reason string) []tenantd.AuditEvent {
 }
 
 // sql runs a statement as the superuser (test setup and attacks only).
+// When the first argument is a tenant id, the statement runs in that
+// tenant's context, as the triggers (usage counters, the audit chain)
+// expect of anyone who changes a tenant's rows.
 func (a *app) sql(q string, args ...any) {
 	a.t.Helper()
-	conn, err := pgx.Connect(context.Background(), a.env.AdminURL)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, a.env.AdminURL)
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(context.Background(), q, args...); err != nil {
+	defer conn.Close(ctx)
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if len(args) > 0 {
+			if id, ok := args[0].(uuid.UUID); ok {
+				if _, err := tx.Exec(ctx, "SET LOCAL app.tenant_id = '"+id.String()+"'"); err != nil {
+					return err
+				}
+			}
+		}
+		_, err := tx.Exec(ctx, q, args...)
+		return err
+	})
+	if err != nil {
 		a.t.Fatal(err)
 	}
 }
