@@ -22,6 +22,7 @@ import (
 // through the named functions in platform.go.
 type DB struct {
 	dir   *Directory
+	share *fairShare
 	log   *slog.Logger
 	trips atomic.Int64
 }
@@ -31,6 +32,9 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxConns caps the pool unless the URL sets pool_max_conns.
 	MaxConns int32
+	// TenantShare caps the connections one tenant may hold at once; zero
+	// means three quarters of the pool (at least 1).
+	TenantShare int
 }
 
 // Open connects as the application role. The connection string may set any
@@ -74,6 +78,11 @@ func Open(ctx context.Context, url string, o Options) (*DB, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	db.dir = newDirectory(pool)
+	share := o.TenantShare
+	if share <= 0 {
+		share = max(1, int(cfg.MaxConns)*3/4)
+	}
+	db.share = newFairShare(share)
 	return db, nil
 }
 

@@ -141,11 +141,11 @@ func (db *DB) Run(ctx context.Context, s Scope, st Statement) error {
 	if err != nil {
 		return err
 	}
-	conn, err := db.acquire(ctx, s.TenantID)
+	conn, release, err := db.acquire(ctx, s.TenantID)
 	if err != nil {
 		return err
 	}
-	defer conn.Release()
+	defer release()
 
 	b := &pgx.Batch{}
 	for _, q := range prelude {
@@ -220,7 +220,7 @@ func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *Tx) error) (err
 	if err != nil {
 		return err
 	}
-	conn, err := db.acquire(ctx, s.TenantID)
+	conn, release, err := db.acquire(ctx, s.TenantID)
 	if err != nil {
 		return err
 	}
@@ -228,10 +228,10 @@ func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *Tx) error) (err
 	defer func() {
 		if p := recover(); p != nil {
 			tx.abort()
-			conn.Release()
+			release()
 			panic(p)
 		}
-		conn.Release()
+		release()
 	}()
 	if err := fn(tx); err != nil {
 		tx.abort()
@@ -244,12 +244,19 @@ func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *Tx) error) (err
 	return classify(tx.commit(ctx))
 }
 
-func (db *DB) acquire(ctx context.Context, tenantID uuid.UUID) (*pgxpool.Conn, error) {
+// acquire takes a connection of the tenant's cell within the tenant's fair
+// share of the pool; release returns both.
+func (db *DB) acquire(ctx context.Context, tenantID uuid.UUID) (*pgxpool.Conn, func(), error) {
+	leave, err := db.share.acquire(ctx, tenantID)
+	if err != nil {
+		return nil, nil, err
+	}
 	conn, err := db.dir.cellFor(tenantID).Acquire(ctx)
 	if err != nil {
-		return nil, classify(err)
+		leave()
+		return nil, nil, classify(err)
 	}
-	return conn, nil
+	return conn, func() { conn.Release(); leave() }, nil
 }
 
 // rollback leaves the connection idle, or closes it so the pool drops it.
