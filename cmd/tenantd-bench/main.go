@@ -1,0 +1,325 @@
+// Command tenantd-bench is the load benchmark of BENCHMARKS.md: it starts a
+// private PostgreSQL cluster (fsync off: this measures tenantd, not the
+// disk), provisions tenants with data, serves the real API in-process and
+// drives authenticated requests at a fixed concurrency for a fixed time. In
+// the same run, against the same data, it measures the ceiling (the same SQL
+// through plain pgx), the full stack with RLS bypassed, round trips per
+// request, p99 at a small and a large tenant count, and peak memory.
+//
+//	go run ./cmd/tenantd-bench -tenants 10 -tenants-large 1000 -duration 5s -c 16 -json bench.json
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantd/tenantd"
+	"github.com/tenantd/tenantd/auth"
+	api "github.com/tenantd/tenantd/http"
+	"github.com/tenantd/tenantd/internal/pgcluster"
+	"github.com/tenantd/tenantd/postgres"
+)
+
+type config struct {
+	tenants, tenantsLarge, workspaces, conc int
+	duration                                time.Duration
+	jsonPath                                string
+}
+
+func main() {
+	var c config
+	flag.IntVar(&c.tenants, "tenants", 10, "tenants of the small run")
+	flag.IntVar(&c.tenantsLarge, "tenants-large", 1000, "tenants of the large run (10000 and 100000 work, provisioning takes longer)")
+	flag.IntVar(&c.workspaces, "workspaces", 20, "workspaces per tenant")
+	flag.IntVar(&c.conc, "c", 16, "concurrent clients")
+	flag.DurationVar(&c.duration, "duration", 5*time.Second, "duration of each measurement")
+	flag.StringVar(&c.jsonPath, "json", "", "write the results as JSON to this file")
+	flag.Parse()
+	if err := run(context.Background(), c); err != nil {
+		fmt.Fprintln(os.Stderr, "tenantd-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// bench is the running system under measurement.
+type bench struct {
+	cfg      config
+	adminURL string
+	app      *postgres.DB // as the application role: RLS applies
+	bypass   *postgres.DB // as a BYPASSRLS role: the no-RLS baseline
+	ceiling  *pgxpool.Pool
+	rls      *nethttp.Server
+	norls    *nethttp.Server
+	rlsURL   string
+	norlsURL string
+	routes   map[string]bool
+	issuer   *auth.Issuer
+	users    []*user
+}
+
+// user is one tenant's logged-in owner and its data.
+type user struct {
+	tenant, id uuid.UUID
+	token      string
+	workspaces []uuid.UUID
+}
+
+func run(ctx context.Context, cfg config) error {
+	dir, err := os.MkdirTemp("", "tenantd-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil { // as root, PostgreSQL runs as postgres
+		return err
+	}
+	cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: dir, Settings: map[string]string{
+		"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "max_connections": "300",
+	}})
+	if err != nil {
+		return err
+	}
+	defer cluster.Stop(context.Background())
+
+	b := &bench{cfg: cfg, adminURL: cluster.SuperuserURL("postgres")}
+	if err := b.setup(ctx); err != nil {
+		return err
+	}
+	defer b.close()
+
+	log := func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
+	log("provisioning %d tenants × %d workspaces", cfg.tenants, cfg.workspaces)
+	if err := b.provision(ctx, cfg.tenants, true); err != nil {
+		return err
+	}
+	var results []result
+	for _, sc := range b.scenarios() {
+		log("scenario %s at %d tenants", sc.name, len(b.users))
+		results = append(results,
+			b.measure(ctx, sc, "ceiling (pgx)", nil),
+			b.measure(ctx, sc, "full stack, no RLS", b.bypass),
+			b.measure(ctx, sc, "full stack, RLS", b.app))
+	}
+	log("provisioning up to %d tenants", cfg.tenantsLarge)
+	if err := b.provision(ctx, cfg.tenantsLarge, false); err != nil {
+		return err
+	}
+	for _, sc := range b.scenarios() {
+		log("scenario %s at %d tenants", sc.name, len(b.users))
+		results = append(results, b.measure(ctx, sc, "full stack, RLS", b.app))
+	}
+	rep := report(cfg, results)
+	fmt.Print(rep.markdown())
+	if cfg.jsonPath != "" {
+		raw, _ := json.MarshalIndent(rep, "", "  ")
+		return os.WriteFile(cfg.jsonPath, raw, 0o644)
+	}
+	return nil
+}
+
+// setup creates the database, migrates it, makes the roles, opens both
+// stacks and starts both servers on loopback ports.
+func (b *bench) setup(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, b.adminURL)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE tenantd_bench"); err != nil {
+		return err
+	}
+	conn.Close(ctx)
+	b.adminURL = strings.Replace(b.adminURL, "/postgres?", "/tenantd_bench?", 1)
+	if err := postgres.Migrate(ctx, b.adminURL, nil); err != nil {
+		return err
+	}
+	if err := postgres.EnsureLoginRole(ctx, b.adminURL, "tenantd_bench_app", ""); err != nil {
+		return err
+	}
+	if conn, err = pgx.Connect(ctx, b.adminURL); err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{
+		"CREATE ROLE tenantd_bench_bypass LOGIN BYPASSRLS IN ROLE tenantd_app",
+		"ALTER ROLE tenantd_bench_bypass SET citus.propagate_set_commands = 'local'",
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	opts := postgres.Options{MaxConns: int32(b.cfg.conc) + 4}
+	if b.app, err = postgres.Open(ctx, withUser(b.adminURL, "tenantd_bench_app"), opts); err != nil {
+		return err
+	}
+	if b.bypass, err = postgres.Open(ctx, withUser(b.adminURL, "tenantd_bench_bypass"), opts); err != nil {
+		return err
+	}
+	// The ceiling connects as the BYPASSRLS role: as the application role,
+	// forced RLS without SET LOCAL would return no rows at all.
+	pc, err := pgxpool.ParseConfig(withUser(b.adminURL, "tenantd_bench_bypass"))
+	if err != nil {
+		return err
+	}
+	pc.MaxConns = int32(b.cfg.conc) + 4
+	pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec // as postgres.Open
+	pc.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &countingConn{Conn: c}, nil
+	}
+	if b.ceiling, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
+		return err
+	}
+	master := make([]byte, auth.MasterKeySize)
+	rand.Read(master)
+	var rlsSrv *api.Server
+	for i, db := range []*postgres.DB{b.app, b.bypass} {
+		ring := &auth.KeyRing{Store: db.Keys(), Master: master}
+		if err := ring.Refresh(ctx); err != nil {
+			return err
+		}
+		srv := api.NewServer(api.Deps{DB: db, Keys: ring.Keys, Logger: slog.New(slog.DiscardHandler)}, api.Config{})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		hs := &nethttp.Server{Handler: srv.Handler()}
+		go hs.Serve(ln)
+		if i == 0 {
+			b.rls, b.rlsURL, rlsSrv = hs, "http://"+ln.Addr().String(), srv
+			b.issuer = &auth.Issuer{Keys: ring.Keys, Issuer: "tenantd", Audience: "tenantd-api"}
+		} else {
+			b.norls, b.norlsURL = hs, "http://"+ln.Addr().String()
+		}
+	}
+	b.routes = map[string]bool{}
+	for _, rt := range rlsSrv.Routes() {
+		b.routes[rt.Method+" "+rt.Pattern] = true
+	}
+	return nil
+}
+
+func (b *bench) close() {
+	b.rls.Close()
+	b.norls.Close()
+	b.ceiling.Close()
+	b.app.Close()
+	b.bypass.Close()
+}
+
+// withUser replaces the user of a postgres:// URL.
+func withUser(conn, user string) string {
+	u, err := url.Parse(conn)
+	if err != nil {
+		return conn
+	}
+	u.User = url.User(user)
+	return u.String()
+}
+
+var passwordHash = func() string {
+	h, err := auth.HashPassword("bench password")
+	if err != nil {
+		panic(err)
+	}
+	return h
+}()
+
+// provision adds tenants until there are n, each with the configured
+// number of workspaces. The small set logs in over HTTP; the large set's
+// sessions are started directly (thousands of argon2 hashes would only
+// measure argon2).
+func (b *bench) provision(ctx context.Context, n int, login bool) error {
+	conn, err := pgx.Connect(ctx, b.adminURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	for i := len(b.users); i < n; i++ {
+		slug := fmt.Sprintf("bench-%d", i)
+		t, owner, err := b.app.CreateTenant(ctx, tenantd.NewTenant{Slug: slug, Name: "Bench " + slug, Plan: "enterprise",
+			OwnerEmail: "owner@example.com", OwnerPasswordHash: passwordHash}, tenantd.RequestInfo{ID: "bench"})
+		if err != nil {
+			return fmt.Errorf("tenant %d: %w", i, err)
+		}
+		u := &user{tenant: t.ID, id: owner.ID}
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SET LOCAL app.tenant_id = '"+t.ID.String()+"'"); err != nil {
+				return err
+			}
+			rows, err := tx.Query(ctx, `INSERT INTO workspaces (tenant_id, name)
+				SELECT $1, 'workspace ' || g FROM generate_series(1, $2) g RETURNING id`, t.ID, b.cfg.workspaces)
+			if err != nil {
+				return err
+			}
+			u.workspaces, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("workspaces of tenant %d: %w", i, err)
+		}
+		if login {
+			u.token, err = b.login(slug)
+		} else {
+			u.token, err = b.session(ctx, u)
+		}
+		if err != nil {
+			return err
+		}
+		b.users = append(b.users, u)
+	}
+	return nil
+}
+
+func (b *bench) login(slug string) (string, error) {
+	body := fmt.Sprintf(`{"tenant":%q,"email":"owner@example.com","password":"bench password"}`, slug)
+	res, err := nethttp.Post(b.rlsURL+"/v1/auth/login", "application/json", strings.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	var out struct {
+		AccessToken string `json:"access_token"`
+	}
+	raw, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || json.Unmarshal(raw, &out) != nil {
+		return "", fmt.Errorf("login %s: %d %s", slug, res.StatusCode, raw)
+	}
+	return out.AccessToken, nil
+}
+
+func (b *bench) session(ctx context.Context, u *user) (string, error) {
+	sid, err := b.app.CreateSession(ctx, u.tenant, u.id, []byte("bench"), time.Now().Add(24*time.Hour), tenantd.RequestInfo{ID: "bench"})
+	if err != nil {
+		return "", err
+	}
+	tok, _, err := b.issuer.Issue(u.id, u.tenant, sid)
+	return tok, err
+}
+
+// gitDescribe names the commit measured, when run from a checkout.
+func gitDescribe() string {
+	out, err := exec.Command("git", "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
