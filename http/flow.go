@@ -35,6 +35,9 @@ const sessionCookie = "tenantd_session"
 const csrfCookie = "tenantd_csrf"
 const maxTokenBytes = 4096
 
+// requestTimeout bounds every non-streaming tenant request.
+const requestTimeout = 10 * time.Second
+
 // call is what a tenant handler gets: the verified principal and the scope
 // its transactions run with.
 type call struct {
@@ -226,6 +229,13 @@ func scopeFor(p *tenantd.Principal, req tenantd.RequestInfo) postgres.Scope {
 
 // serveTenant runs the whole flow for a tenant route.
 func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, rt Route) {
+	// No request waits on the database longer than this: a database that
+	// is down answers 503 with Retry-After, never a hang.
+	if !rt.Streaming {
+		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
 	req := requestInfo(r)
 	p, fromCookie, err := s.authenticate(r)
 	if err == nil {
@@ -368,5 +378,3 @@ func pathID(r *http.Request, name, kind string) (uuid.UUID, error) {
 	}
 	return id, nil
 }
-
-var _ = time.Second

@@ -20,6 +20,8 @@ type Route struct {
 	Pattern string
 	Access  Access
 	Summary string
+	// Streaming routes (exports) are not bound by the request timeout.
+	Streaming bool
 
 	public   func(http.ResponseWriter, *http.Request) error
 	tenant   func(http.ResponseWriter, *http.Request, *call) error

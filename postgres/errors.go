@@ -3,7 +3,9 @@ package postgres
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -58,7 +60,8 @@ func classifyCode(err error) error {
 			return &tenantd.Error{Code: tenantd.EUNAVAILABLE, Message: "The request took too long.", RetryAfter: retryAfterUnavailable}
 		}
 	}
-	if isConnError(err) || errors.Is(err, context.DeadlineExceeded) {
+	if isConnError(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "conn closed") {
 		return &tenantd.Error{Code: tenantd.EUNAVAILABLE, Message: "The database is unavailable.", RetryAfter: retryAfterUnavailable}
 	}
 	return err
