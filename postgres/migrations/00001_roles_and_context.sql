@@ -13,22 +13,26 @@
 -- +goose Up
 -- +goose StatementBegin
 DO $$
+DECLARE
+    r record;
 BEGIN
     -- Roles are cluster-wide: two databases of one cluster migrating at once
     -- must not race to create them.
     PERFORM pg_advisory_xact_lock(7361626);
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tenantd_owner') THEN
-        CREATE ROLE tenantd_owner NOLOGIN NOBYPASSRLS;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tenantd_app') THEN
-        CREATE ROLE tenantd_app NOLOGIN NOBYPASSRLS;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tenantd_maint') THEN
-        CREATE ROLE tenantd_maint NOLOGIN NOBYPASSRLS;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tenantd_platform') THEN
-        CREATE ROLE tenantd_platform NOLOGIN BYPASSRLS;
-    END IF;
+    FOR r IN SELECT * FROM (VALUES
+        ('tenantd_owner', 'NOLOGIN NOBYPASSRLS'),
+        ('tenantd_app', 'NOLOGIN NOBYPASSRLS'),
+        ('tenantd_maint', 'NOLOGIN NOBYPASSRLS'),
+        ('tenantd_platform', 'NOLOGIN BYPASSRLS')) AS v(name, options)
+    LOOP
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r.name) THEN
+            BEGIN
+                EXECUTE format('CREATE ROLE %I %s', r.name, r.options);
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL; -- created meanwhile by another database's migration
+            END;
+        END IF;
+    END LOOP;
 END
 $$;
 -- +goose StatementEnd
