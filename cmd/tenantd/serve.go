@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantd/tenantd/auth"
+	api "github.com/tenantd/tenantd/http"
+	"github.com/tenantd/tenantd/postgres"
+	"github.com/tenantd/tenantd/ratelimit"
+)
+
+const (
+	keyRefreshEvery = 30 * time.Second // well under auth.DefaultPublishFor
+	shutdownTimeout = 20 * time.Second
+)
+
+// serveConfig is serve's configuration from the environment.
+type serveConfig struct {
+	addr           string
+	databaseURL    string
+	migrateURL     string
+	redisURL       string
+	issuer         string
+	trustedProxies []netip.Prefix
+	demo           bool
+}
+
+func loadServeConfig(c *cli) (serveConfig, error) {
+	cfg := serveConfig{
+		addr:        c.config("TENANTD_ADDR", "127.0.0.1:8080"),
+		databaseURL: c.config("DATABASE_URL", ""),
+		migrateURL:  c.config("MIGRATE_DATABASE_URL", ""),
+		redisURL:    c.config("REDIS_URL", ""),
+		issuer:      c.config("TENANTD_ISSUER", ""),
+		demo:        isTrue(c.env("TENANTD_DEMO")),
+	}
+	if cfg.databaseURL == "" && cfg.migrateURL != "" {
+		return cfg, errors.New("MIGRATE_DATABASE_URL is set but DATABASE_URL is not: set both for an external database, or neither for the embedded cluster")
+	}
+	for _, s := range strings.Split(c.env("TENANTD_TRUSTED_PROXIES"), ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s) // a bare address is a /32 or /128
+			if aerr != nil {
+				return cfg, fmt.Errorf("TENANTD_TRUSTED_PROXIES: %q is not a CIDR", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		cfg.trustedProxies = append(cfg.trustedProxies, p.Masked())
+	}
+	return cfg, nil
+}
+
+func isTrue(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}
+
+// cmdServe runs the API server until ctx is done (SIGINT, SIGTERM), then
+// finishes in-flight requests, closes the database and stops the embedded
+// cluster.
+func cmdServe(ctx context.Context, c *cli, args []string) error {
+	fs := newFlagSet(c, "serve", "serve [--demo]")
+	demo := fs.Bool("demo", false, "provision the demo tenants acme and globex (also TENANTD_DEMO=1)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadServeConfig(c)
+	if err != nil {
+		return err
+	}
+	cfg.demo = cfg.demo || *demo
+	log := c.log
+
+	master, err := masterKey(c, true)
+	if err != nil {
+		return err
+	}
+
+	// The database, as the application role.
+	appURL := cfg.databaseURL
+	if appURL == "" {
+		emb, err := openEmbedded(ctx, c, false)
+		if err != nil {
+			return err
+		}
+		defer emb.stop() // after db.Close below
+		appURL = emb.appURL
+	} else if cfg.migrateURL != "" {
+		if err := postgres.Migrate(ctx, cfg.migrateURL, log); err != nil {
+			return err
+		}
+	}
+	db, err := postgres.Open(ctx, appURL, postgres.Options{Logger: log, MaxConns: 20})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Ping(ctx); err != nil {
+		return fmt.Errorf("database not ready: %w", err)
+	}
+	problems, err := db.RoleProblems(ctx)
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		fmt.Fprintln(c.stderr, "tenantd serve: refusing to start: the database role of DATABASE_URL could see or change every tenant's data:")
+		for _, p := range problems {
+			fmt.Fprintln(c.stderr, "  - "+p)
+		}
+		fmt.Fprintln(c.stderr, "Connect as a login role that is only a member of tenantd_app (see postgres.EnsureLoginRole).")
+		return exitError{1}
+	}
+
+	// Token signing keys, shared with the other instances through the database.
+	ring := &auth.KeyRing{Store: db.Keys(), Master: master}
+	if err := ring.Refresh(ctx); err != nil {
+		return err
+	}
+	refreshCtx, stopRefresh := context.WithCancel(context.WithoutCancel(ctx))
+	var refreshing sync.WaitGroup
+	refreshing.Go(func() { refreshKeys(refreshCtx, ring, log) })
+	defer refreshing.Wait()
+	defer stopRefresh()
+
+	// Redis, optional.
+	var limiter *ratelimit.Limiter
+	var throttle *ratelimit.LoginThrottle
+	if cfg.redisURL == "" {
+		log.Warn("REDIS_URL is not set: running without the distributed rate limiter and login throttle")
+	} else {
+		opt, err := redis.ParseURL(cfg.redisURL)
+		if err != nil {
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		rdb := redis.NewClient(opt)
+		defer rdb.Close()
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := rdb.Ping(pctx).Err(); err != nil {
+			log.Warn("Redis does not answer yet; rate limits fall back to per-instance until it does", "err", err)
+		}
+		cancel()
+		limiter = ratelimit.New(rdb, "tenantd:rl:")
+		throttle = ratelimit.NewLoginThrottle(rdb, "tenantd:login:")
+	}
+
+	if cfg.demo {
+		if err := provisionDemo(ctx, db, log); err != nil {
+			return fmt.Errorf("demo tenants: %w", err)
+		}
+	}
+
+	reg := prometheus.NewRegistry() // package http registers its metrics and the Go and process collectors
+	handler := api.NewServer(api.Deps{
+		DB: db, Keys: ring.Keys, Limiter: limiter, Throttle: throttle, Logger: log, Registry: reg,
+	}, api.Config{Issuer: cfg.issuer, TrustedProxies: cfg.trustedProxies})
+	srv := &http.Server{
+		Handler:           handler.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("TENANTD_ADDR: %w", err)
+	}
+	base := baseURL(ln.Addr())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "url", base, "embedded", cfg.databaseURL == "")
+	if cfg.demo {
+		printDemoBanner(c.stdout, base)
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "timeout", shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("in-flight requests did not finish in time; closing their connections", "err", err)
+		srv.Close()
+	}
+	<-served
+	log.Info("http server stopped")
+	return nil
+}
+
+// refreshKeys reloads (and rotates) the signing keys until ctx is done.
+func refreshKeys(ctx context.Context, ring *auth.KeyRing, log *slog.Logger) {
+	t := time.NewTicker(keyRefreshEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if err := ring.Refresh(rctx); err != nil && ctx.Err() == nil {
+				log.Warn("refreshing the signing keys failed; keeping the current ones", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// masterKey loads the key that seals the signing keys: TENANTD_MASTER_KEY,
+// else $TENANTD_DATA/master.key, created when create is set.
+func masterKey(c *cli, create bool) ([]byte, error) {
+	// auth.LoadOrCreateMasterKey reads the process environment itself.
+	if v := c.env(auth.MasterKeyEnv); v != os.Getenv(auth.MasterKeyEnv) {
+		return nil, fmt.Errorf("%s must be set in the process environment", auth.MasterKeyEnv)
+	}
+	path := filepath.Join(c.dataDir(), "master.key")
+	if c.env(auth.MasterKeyEnv) == "" {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if !create {
+				return nil, fmt.Errorf("no master key: set %s or run where %s exists (the servers' key)", auth.MasterKeyEnv, path)
+			}
+			if _, err := prepareDataDir(c); err != nil {
+				return nil, err
+			}
+			c.log.Info("creating a new master key; every instance must use the same key", "file", path)
+		}
+	}
+	return auth.LoadOrCreateMasterKey(path)
+}
+
+// baseURL is the URL clients on this machine use to reach addr.
+func baseURL(addr net.Addr) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "http://" + addr.String()
+	}
+	host := ta.IP.String()
+	if ta.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(ta.Port))
+}

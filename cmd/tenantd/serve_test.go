@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tenantd/tenantd/internal/pgtest"
+	"github.com/tenantd/tenantd/postgres"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func envOf(m map[string]string) getenv { return func(k string) string { return m[k] } }
+
+// dataDir is a fresh TENANTD_DATA that the postgres user, which runs the
+// cluster when the tests run as root, can reach: the testing package makes
+// t.TempDir's parent 0700.
+func dataDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "var")
+}
+
+// runCmd runs one tenantd command to completion.
+func runCmd(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	var out, errOut syncBuffer
+	code = run(ctx, args, envOf(env), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// server is a `tenantd serve` running in this process.
+type server struct {
+	url    string
+	stop   func() int // SIGTERM, in effect; returns the exit code
+	stdout *syncBuffer
+	stderr *syncBuffer
+}
+
+func startServe(t *testing.T, env map[string]string, args ...string) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, append([]string{"serve"}, args...), envOf(env), s.stdout, s.stderr) }()
+	var once sync.Once
+	code := -1
+	s.stop = func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case code = <-done:
+			case <-time.After(time.Minute):
+				t.Errorf("serve did not stop within a minute\n%s", s.stderr)
+			}
+		})
+		return code
+	}
+	t.Cleanup(func() { s.stop() })
+	deadline := time.Now().Add(2 * time.Minute)
+	for s.url == "" {
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited with %d before listening\nstderr:\n%s", code, s.stderr)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve not listening after 2 minutes\nstderr:\n%s", s.stderr)
+		}
+		for _, line := range strings.Split(s.stderr.String(), "\n") {
+			var l struct{ Msg, URL string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "listening" {
+				s.url = l.URL
+			}
+		}
+	}
+	return s
+}
+
+func getStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func tenantSlugs(t *testing.T, env map[string]string) []string {
+	t.Helper()
+	code, out, errOut := runCmd(t, env, "tenant", "list", "--json")
+	if code != 0 {
+		t.Fatalf("tenant list: exit %d\n%s", code, errOut)
+	}
+	var tenants []struct{ Slug string }
+	if err := json.Unmarshal([]byte(out), &tenants); err != nil {
+		t.Fatalf("tenant list --json: %v\n%s", err, out)
+	}
+	var slugs []string
+	for _, tn := range tenants {
+		slugs = append(slugs, tn.Slug)
+	}
+	slices.Sort(slugs)
+	return slugs
+}
+
+// TestServeEmbedded: serve on the embedded cluster answers, lets operator
+// commands in through its socket, refuses a second instance, shuts down
+// cleanly (the cluster too), and restarts on the same data without
+// duplicating the demo tenants.
+func TestServeEmbedded(t *testing.T) {
+	data := dataDir(t)
+	env := map[string]string{"TENANTD_DATA": data, "TENANTD_ADDR": "127.0.0.1:0"}
+	pidFile := filepath.Join(data, "pg", "pgdata", "postmaster.pid")
+
+	s := startServe(t, env, "--demo")
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if got := getStatus(t, s.url+path); got != http.StatusOK {
+			t.Errorf("GET %s = %d, want 200", path, got)
+		}
+	}
+	if out := s.stdout.String(); !strings.Contains(out, s.url) || !strings.Contains(out, "owner@acme.example") ||
+		!strings.Contains(out, "/v1/auth/login") {
+		t.Errorf("demo banner lacks the URL, a login or the curl example:\n%s", out)
+	}
+	if got, want := tenantSlugs(t, env), []string{"acme", "globex"}; !slices.Equal(got, want) {
+		t.Errorf("tenants %v, want %v", got, want)
+	}
+	if code, out, errOut := runCmd(t, env, "verify-isolation"); code != 0 || !strings.Contains(out, "OK: no findings") {
+		t.Errorf("verify-isolation: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := runCmd(t, env, "tenant", "create", "--slug", "Not A Slug", "--name", "X",
+		"--owner-email", "a@x.example", "--owner-password", "a long enough password"); code == 0 || !strings.Contains(errOut, "slug") {
+		t.Errorf("tenant create with a bad slug: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, errOut := runCmd(t, env, "serve"); code != 1 || !strings.Contains(errOut, "another tenantd is using "+filepath.Join(data, "pg")) {
+		t.Errorf("second serve: exit %d, stderr:\n%s", code, errOut)
+	}
+
+	if code := s.stop(); code != 0 {
+		t.Fatalf("serve exited with %d after shutdown\n%s", code, s.stderr)
+	}
+	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+		t.Errorf("PostgreSQL still running after serve stopped (%s: %v)", pidFile, err)
+	}
+	port := readPort(filepath.Join(data, "pg", portFile))
+	if port == 0 {
+		t.Errorf("no port recorded in %s", filepath.Join(data, "pg", portFile))
+	}
+
+	// Again, on the same data.
+	s = startServe(t, env, "--demo")
+	if got := getStatus(t, s.url+"/readyz"); got != http.StatusOK {
+		t.Errorf("after restart: GET /readyz = %d, want 200", got)
+	}
+	if got, want := tenantSlugs(t, env), []string{"acme", "globex"}; !slices.Equal(got, want) {
+		t.Errorf("after restart: tenants %v, want %v", got, want)
+	}
+	if got := readPort(filepath.Join(data, "pg", portFile)); got != port {
+		t.Errorf("after restart: cluster on port %d, want the previous %d", got, port)
+	}
+	if code := s.stop(); code != 0 {
+		t.Fatalf("serve exited with %d after shutdown\n%s", code, s.stderr)
+	}
+	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+		t.Errorf("PostgreSQL still running after the second serve stopped (%s: %v)", pidFile, err)
+	}
+
+	// Operator commands start (and stop) the cluster themselves.
+	if got, want := tenantSlugs(t, env), []string{"acme", "globex"}; !slices.Equal(got, want) {
+		t.Errorf("without serve: tenants %v, want %v", got, want)
+	}
+	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+		t.Errorf("tenant list left PostgreSQL running (%s: %v)", pidFile, err)
+	}
+}
+
+// TestServeRefusesSuperuser: a DATABASE_URL whose role bypasses RLS is refused.
+//
+// Not parallel with TestExternalDatabase: migrations of two databases of one
+// cluster at once collide on creating the cluster-wide roles.
+func TestServeRefusesSuperuser(t *testing.T) {
+	super := pgtest.Cluster(t).SuperuserURL(pgtest.NewDatabase(t, ""))
+	if err := postgres.Migrate(t.Context(), super, nil); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DATABASE_URL": super, "TENANTD_DATA": t.TempDir(), "TENANTD_ADDR": "127.0.0.1:0"}
+	code, _, errOut := runCmd(t, env, "serve")
+	if code != 1 || !strings.Contains(errOut, "superuser") {
+		t.Fatalf("serve as a superuser: exit %d, want 1 and a complaint about the superuser; stderr:\n%s", code, errOut)
+	}
+	if strings.Contains(errOut, `"msg":"listening"`) {
+		t.Fatal("serve listened before refusing")
+	}
+}
+
+// TestExternalDatabase: migrate, provision and serve with DATABASE_URL and
+// MIGRATE_DATABASE_URL; key rotation through the CLI.
+func TestExternalDatabase(t *testing.T) {
+	ctx := t.Context()
+	super := pgtest.Cluster(t).SuperuserURL(pgtest.NewDatabase(t, ""))
+	env := map[string]string{"MIGRATE_DATABASE_URL": super, "TENANTD_DATA": t.TempDir(), "TENANTD_ADDR": "127.0.0.1:0"}
+	if code, out, errOut := runCmd(t, env, "migrate"); code != 0 || !strings.Contains(out, "migrated") {
+		t.Fatalf("migrate: exit %d\n%s%s", code, out, errOut)
+	}
+	if err := postgres.EnsureLoginRole(ctx, super, "cmd_test_app", ""); err != nil {
+		t.Fatal(err)
+	}
+	env["DATABASE_URL"] = withUser(super, "cmd_test_app")
+
+	code, out, errOut := runCmd(t, env, "tenant", "create", "--slug", "initech", "--name", "Initech", "--plan", "pro",
+		"--owner-email", "Boss@Initech.example", "--owner-password", "a long enough password", "--json")
+	if code != 0 {
+		t.Fatalf("tenant create: exit %d\n%s", code, errOut)
+	}
+	var created struct {
+		TenantID    string `json:"tenant_id"`
+		Slug        string `json:"slug"`
+		OwnerUserID string `json:"owner_user_id"`
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.Slug != "initech" ||
+		created.TenantID == "" || created.OwnerUserID == "" {
+		t.Fatalf("tenant create --json printed %q (%v)", out, err)
+	}
+	if code, _, errOut := runCmd(t, env, "tenant", "create", "--slug", "initech", "--name", "Initech",
+		"--owner-email", "boss@initech.example", "--owner-password", "a long enough password"); code == 0 || !strings.Contains(errOut, "already exists") {
+		t.Errorf("duplicate slug: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, errOut := runCmd(t, env, "tenant", "create", "--slug", "weak", "--name", "Weak",
+		"--owner-email", "boss@weak.example", "--owner-password", "short"); code == 0 || !strings.Contains(errOut, "password") {
+		t.Errorf("weak password: exit %d, stderr %q", code, errOut)
+	}
+	if got := tenantSlugs(t, env); !slices.Equal(got, []string{"initech"}) {
+		t.Errorf("tenants %v, want [initech]", got)
+	}
+	if code, out, errOut := runCmd(t, env, "verify-isolation"); code != 0 || !strings.Contains(out, "OK: no findings") {
+		t.Errorf("verify-isolation: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// Without the master key the servers use, keys rotate refuses to act.
+	if code, _, errOut := runCmd(t, env, "keys", "rotate"); code == 0 || !strings.Contains(errOut, "master key") {
+		t.Errorf("keys rotate without a master key: exit %d, stderr %q", code, errOut)
+	}
+
+	s := startServe(t, env) // migrates again (nothing to do), creates the first key
+	if got := getStatus(t, s.url+"/readyz"); got != http.StatusOK {
+		t.Errorf("GET /readyz = %d, want 200", got)
+	}
+	if code := s.stop(); code != 0 {
+		t.Fatalf("serve exited with %d\n%s", code, s.stderr)
+	}
+
+	keyStates := func() []string {
+		code, out, errOut := runCmd(t, env, "keys", "list", "--json")
+		if code != 0 {
+			t.Fatalf("keys list: exit %d\n%s", code, errOut)
+		}
+		var keys []struct{ State string }
+		if err := json.Unmarshal([]byte(out), &keys); err != nil {
+			t.Fatalf("keys list --json: %v\n%s", err, out)
+		}
+		var states []string
+		for _, k := range keys {
+			states = append(states, k.State)
+		}
+		return states
+	}
+	if got := keyStates(); !slices.Equal(got, []string{"active"}) {
+		t.Fatalf("keys after the first serve: %v, want [active]", got)
+	}
+	if code, out, errOut := runCmd(t, env, "keys", "rotate"); code != 0 || !strings.Contains(out, "pending") {
+		t.Fatalf("keys rotate: exit %d\n%s%s", code, out, errOut)
+	}
+	if got := keyStates(); !slices.Equal(got, []string{"pending", "active"}) {
+		t.Fatalf("keys after rotate: %v, want [pending active]", got)
+	}
+	if code, out, errOut := runCmd(t, env, "keys", "rotate", "--now"); code != 0 || !strings.Contains(out, "already pending") {
+		t.Fatalf("keys rotate --now: exit %d\n%s%s", code, out, errOut)
+	}
+	if got := keyStates(); !slices.Equal(got, []string{"active", "retired"}) {
+		t.Fatalf("keys after rotate --now: %v, want [active retired]", got)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	if code, out, _ := runCmd(t, nil, "help"); code != 0 || !strings.Contains(out, "verify-isolation") {
+		t.Errorf("help: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := runCmd(t, nil, "frobnicate"); code != 2 || !strings.Contains(errOut, "unknown command") {
+		t.Errorf("unknown command: exit %d\n%s", code, errOut)
+	}
+	if code, _, _ := runCmd(t, nil, "tenant"); code != 2 {
+		t.Errorf("tenant without a subcommand: exit %d, want 2", code)
+	}
+	env := map[string]string{"MIGRATE_DATABASE_URL": "postgres://x@127.0.0.1:1/x"}
+	if code, _, errOut := runCmd(t, env, "serve"); code != 1 || !strings.Contains(errOut, "DATABASE_URL is not") {
+		t.Errorf("serve with only MIGRATE_DATABASE_URL: exit %d\n%s", code, errOut)
+	}
+	env = map[string]string{"TENANTD_TRUSTED_PROXIES": "10.0.0.0/8, nonsense"}
+	if code, _, errOut := runCmd(t, env, "serve"); code != 1 || !strings.Contains(errOut, "nonsense") {
+		t.Errorf("serve with a bad proxy list: exit %d\n%s", code, errOut)
+	}
+}
