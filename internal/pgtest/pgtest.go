@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -44,10 +45,17 @@ type template struct {
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 func Main(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(run(m, nil))
 }
 
-func run(m *testing.M) int {
+// MainDurable is Main for tests that crash the server on purpose and check
+// that nothing acknowledged is lost: commits wait for their WAL to be
+// written (synchronous_commit = on), so an immediate shutdown loses none.
+func MainDurable(m *testing.M) {
+	os.Exit(run(m, map[string]string{"synchronous_commit": "on"}))
+}
+
+func run(m *testing.M, overrides map[string]string) int {
 	dir, err := os.MkdirTemp("", "pgtest-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pgtest:", err)
@@ -66,16 +74,18 @@ func run(m *testing.M) int {
 		return 1
 	}
 	ctx := context.Background()
+	// Durability is pointless for data deleted at the end, and costly.
+	settings := map[string]string{
+		"fsync":              "off",
+		"synchronous_commit": "off",
+		"full_page_writes":   "off",
+		"max_connections":    "200",
+	}
+	maps.Copy(settings, overrides)
 	c, err := pgcluster.Start(ctx, pgcluster.Options{
-		DataDir: dir,
-		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		// Durability is pointless for data deleted at the end, and costly.
-		Settings: map[string]string{
-			"fsync":              "off",
-			"synchronous_commit": "off",
-			"full_page_writes":   "off",
-			"max_connections":    "200",
-		},
+		DataDir:  dir,
+		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Settings: settings,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pgtest:", err)

@@ -1,0 +1,189 @@
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tenantd/tenantd"
+)
+
+// The platform security view: flagged events of every tenant and the
+// security events that belong to no verified tenant. For platform operators
+// only (the operator route checks); the application role reaches them
+// solely through the SECURITY DEFINER functions of migration 00006, never
+// by turning Row-Level Security off.
+
+// FlaggedEvent is a flagged audit event of some tenant.
+type FlaggedEvent struct {
+	TenantSlug string
+	tenantd.AuditEvent
+}
+
+// SecurityEvent is a security event that belongs to no verified tenant (an
+// unverifiable token, a login to an unknown tenant, an operator's call).
+type SecurityEvent struct {
+	ID         int64
+	OccurredAt time.Time
+	Action     string
+	Reason     string
+	// ClaimedTenantID is what the request claimed, never trusted; nil if none.
+	ClaimedTenantID *uuid.UUID
+	IP              string
+	UserAgent       string
+	RequestID       string
+}
+
+const flaggedEventsSQL = `
+SELECT tenant_id, tenant_slug, seq, event_id, occurred_at, actor_type, actor_id, action, target_type,
+       target_id, outcome, flag_reason, coalesce(ip, ''), user_agent, request_id, changes
+  FROM app.flagged_events_page($1, $2, $3, $4)`
+
+const securityEventsSQL = `
+SELECT id, occurred_at, action, reason, claimed_tenant_id, coalesce(ip, ''), user_agent, request_id
+  FROM app.security_events_page($1, $2)`
+
+// flaggedCursor is the key of the last flagged event of a page.
+type flaggedCursor struct {
+	At     int64     `json:"at"` // occurred_at, Unix microseconds
+	Tenant uuid.UUID `json:"t"`
+	Seq    int64     `json:"s"`
+}
+
+type securityCursor struct {
+	Before int64 `json:"before"`
+}
+
+// FlaggedEvents returns one page of flagged events across all tenants,
+// newest first, and the cursor of the next page ("" after the last).
+// limit is 1..500 (0 means 50). EBADREQUEST for a bad cursor or limit.
+func (db *DB) FlaggedEvents(ctx context.Context, cursor string, limit int) ([]FlaggedEvent, string, error) {
+	limit, err := pageSize(limit)
+	if err != nil {
+		return nil, "", err
+	}
+	var at, tenant, seq any
+	if cursor != "" {
+		var c flaggedCursor
+		if err := decodeCursor(cursor, &c); err != nil || c.Seq < 1 || c.Tenant == uuid.Nil {
+			return nil, "", badCursor()
+		}
+		at, tenant, seq = time.UnixMicro(c.At), c.Tenant, c.Seq
+	}
+	rows, err := db.dir.platform().Query(ctx, flaggedEventsSQL, at, tenant, seq, limit+1)
+	if err != nil {
+		return nil, "", classify(err)
+	}
+	defer rows.Close()
+	var out []FlaggedEvent
+	for rows.Next() {
+		var e FlaggedEvent
+		e.Flagged = true
+		if err := rows.Scan(&e.TenantID, &e.TenantSlug, &e.Seq, &e.ID, &e.OccurredAt, &e.Actor.Type, &e.Actor.ID,
+			&e.Action, &e.Target.Type, &e.Target.ID, &e.Outcome, &e.FlagReason, &e.IP, &e.UserAgent,
+			&e.RequestID, &e.Changes); err != nil {
+			return nil, "", classify(err)
+		}
+		e.OccurredAt = e.OccurredAt.UTC()
+		if e.Changes == nil {
+			e.Changes = map[string]any{}
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", classify(err)
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[limit-1]
+		next = encodeCursor(flaggedCursor{At: last.OccurredAt.UnixMicro(), Tenant: last.TenantID, Seq: last.Seq})
+	}
+	return out, next, nil
+}
+
+// UnattributedSecurityEvents returns one page of security events that
+// belong to no verified tenant, newest first, and the cursor of the next
+// page ("" after the last). limit is 1..500 (0 means 50).
+func (db *DB) UnattributedSecurityEvents(ctx context.Context, cursor string, limit int) ([]SecurityEvent, string, error) {
+	limit, err := pageSize(limit)
+	if err != nil {
+		return nil, "", err
+	}
+	var before any
+	if cursor != "" {
+		var c securityCursor
+		if err := decodeCursor(cursor, &c); err != nil || c.Before < 1 {
+			return nil, "", badCursor()
+		}
+		before = c.Before
+	}
+	rows, err := db.dir.platform().Query(ctx, securityEventsSQL, before, limit+1)
+	if err != nil {
+		return nil, "", classify(err)
+	}
+	defer rows.Close()
+	var out []SecurityEvent
+	for rows.Next() {
+		var e SecurityEvent
+		if err := rows.Scan(&e.ID, &e.OccurredAt, &e.Action, &e.Reason, &e.ClaimedTenantID, &e.IP,
+			&e.UserAgent, &e.RequestID); err != nil {
+			return nil, "", classify(err)
+		}
+		e.OccurredAt = e.OccurredAt.UTC()
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", classify(err)
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		next = encodeCursor(securityCursor{Before: out[limit-1].ID})
+	}
+	return out, next, nil
+}
+
+func badCursor() error {
+	return tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "cursor" is not a cursor this API returned.`)
+}
+
+func pageSize(limit int) (int, error) {
+	if limit == 0 {
+		return DefaultAuditPage, nil
+	}
+	if limit < 0 || limit > MaxAuditPage {
+		return 0, tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "limit" must be between 1 and %d.`, MaxAuditPage)
+	}
+	return limit, nil
+}
+
+// encodeCursor and decodeCursor make opaque page cursors: base64url of a
+// small JSON object, decoded strictly.
+func encodeCursor(v any) string {
+	b, _ := json.Marshal(v)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string, v any) error {
+	if len(s) > 200 {
+		return badCursor()
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return badCursor()
+	}
+	return nil
+}
