@@ -21,3 +21,26 @@ lint:
 
 test: deps lint
 	$(GO) test -race -count=1 -timeout 9m ./...
+
+# The mixed-tenant soak and the database crash test, long: e.g.
+#   make soak DURATION=10m TENANTS=1000
+DURATION ?= 60s
+TENANTS ?= 100
+WORKERS ?= 32
+soak: deps
+	DURATION=$(DURATION) TENANTS=$(TENANTS) WORKERS=$(WORKERS) $(GO) test -race -count=1 -v -timeout 0 ./internal/soak
+
+# Each fuzz target for FUZZTIME (their seed corpora run in `make test`).
+FUZZTIME ?= 30s
+fuzz: deps
+	$(GO) test -run XXX -fuzz FuzzDecodeJSON -fuzztime $(FUZZTIME) ./http
+	$(GO) test -run XXX -fuzz FuzzRefreshToken -fuzztime $(FUZZTIME) ./http
+	$(GO) test -run XXX -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./auth
+
+# The load benchmark with its baselines, in one run (see BENCHMARKS.md).
+BENCHFLAGS ?= -tenants 10 -tenants-large 10000 -duration 5s -c 16 -json bench.json
+bench: deps
+	$(GO) run ./cmd/tenantd-bench $(BENCHFLAGS)
+	$(GO) test -run XXX -bench . -benchmem -benchtime 2000x ./auth ./http ./ratelimit ./postgres
+
+.PHONY: soak fuzz bench

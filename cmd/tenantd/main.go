@@ -11,6 +11,8 @@
 //	tenantd verify-isolation
 //	tenantd keys rotate [--now]
 //	tenantd keys list [--json]
+//	tenantd audit verify [--tenant SLUG]
+//	tenantd operator token [--operator UUID] [--ttl 15m]
 //
 // Configuration comes from the environment (see `tenantd help`).
 package main
@@ -67,6 +69,8 @@ func commands() []command {
 		{"tenant", "tenant create | tenant list: provision and list tenants", cmdTenant},
 		{"verify-isolation", "inspect the live catalog for ways around tenant isolation; exit 1 on any finding", cmdVerifyIsolation},
 		{"keys", "keys rotate | keys list: token signing keys", cmdKeys},
+		{"audit", "audit verify [--tenant SLUG]: recompute the audit hash chains; exit 1 naming the first broken event", cmdAudit},
+		{"operator", "operator token: mint a short-lived platform operator token", cmdOperator},
 		{"help", "show this help", nil},
 	}
 }
@@ -99,7 +103,7 @@ func run(ctx context.Context, args []string, env getenv, stdout, stderr io.Write
 		}
 		c := &cli{env: env, stdout: stdout, stderr: stderr, log: newLogger(env, stderr, defLevel)}
 		err := cmd.run(ctx, c, rest)
-		if len(rest) > 0 && (name == "tenant" || name == "keys") {
+		if len(rest) > 0 && (name == "tenant" || name == "keys" || name == "audit" || name == "operator") {
 			name += " " + rest[0]
 		}
 		var ee exitError
