@@ -133,7 +133,9 @@ func (s *Server) loginFailed(ctx context.Context, slug, email string, req tenant
 	e := tenantd.Event{Action: "auth.login.failed", Actor: tenantd.Actor{Type: tenantd.ActorAnonymous},
 		Outcome: tenantd.OutcomeFailed, TargetType: "user", TargetID: email,
 		Changes: map[string]any{"reason": reason, "failures": failures}}
-	if failures >= 5 {
+	// Five failures in a row, or any attempt while locked out, is an attack
+	// pattern, not a typo.
+	if failures >= 5 || !count {
 		e.FlagReason = tenantd.FlagLoginFailures
 	}
 	s.record(ctx, postgres.SystemScope(tenant.ID, req), e)
