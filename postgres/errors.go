@@ -56,6 +56,10 @@ func classifyCode(err error) error {
 			// Row-Level Security or a missing privilege refused the
 			// statement: the database caught what the handler did not.
 			return tenantd.Errorf(tenantd.EFORBIDDEN, "Not allowed.")
+		case pgErr.Code == "40001", pgErr.Code == "40P01":
+			// A serialization failure or deadlock: nothing was changed and
+			// the same request can simply be retried.
+			return &tenantd.Error{Code: tenantd.EUNAVAILABLE, Message: "A concurrent change conflicted; retry.", RetryAfter: time.Second}
 		case pgErr.Code == "57014":
 			return &tenantd.Error{Code: tenantd.EUNAVAILABLE, Message: "The request took too long.", RetryAfter: retryAfterUnavailable}
 		}
