@@ -170,23 +170,32 @@ func isLoopback(r *http.Request) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// A refresh token names its tenant and session, so it can be checked under
-// that tenant's context; the secret is what proves it.
-func refreshToken(tenant, session uuid.UUID, secret string) string {
-	return "rt1." + tenant.String() + "." + session.String() + "." + secret
+// Opaque tokens (refresh tokens, invitations) name their tenant and the
+// row they belong to, so they can be checked under that tenant's context;
+// only the secret proves anything, and only its hash is stored.
+func scopedToken(kind string, tenant, id uuid.UUID, secret string) string {
+	return kind + "." + tenant.String() + "." + id.String() + "." + secret
 }
 
-func parseRefreshToken(tok string) (tenant, session uuid.UUID, secret string, ok bool) {
+func parseScopedToken(kind, tok string) (tenant, id uuid.UUID, secret string, ok bool) {
 	parts := strings.Split(tok, ".")
-	if len(parts) != 4 || parts[0] != "rt1" || len(tok) > 256 {
+	if len(parts) != 4 || parts[0] != kind || len(tok) > 256 {
 		return uuid.Nil, uuid.Nil, "", false
 	}
 	t, err1 := uuid.Parse(parts[1])
-	s, err2 := uuid.Parse(parts[2])
+	i, err2 := uuid.Parse(parts[2])
 	if err1 != nil || err2 != nil || parts[3] == "" {
 		return uuid.Nil, uuid.Nil, "", false
 	}
-	return t, s, parts[3], true
+	return t, i, parts[3], true
+}
+
+func refreshToken(tenant, session uuid.UUID, secret string) string {
+	return scopedToken("rt1", tenant, session, secret)
+}
+
+func parseRefreshToken(tok string) (tenant, session uuid.UUID, secret string, ok bool) {
+	return parseScopedToken("rt1", tok)
 }
 
 // refresh: POST /v1/auth/refresh rotates the refresh token. Presenting a

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -73,8 +72,8 @@ func listPage(r *http.Request) (postgres.Page, error) {
 	p := postgres.Page{Cursor: q.Get("cursor")}
 	if v, ok := q["limit"]; ok {
 		n, err := strconv.Atoi(v[0])
-		if err != nil || n < 1 || n > postgres.MaxListPage {
-			return p, tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "limit" must be an integer between 1 and %d.`, postgres.MaxListPage)
+		if err != nil || n < 1 || n > postgres.MaxPage {
+			return p, tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "limit" must be an integer between 1 and %d.`, postgres.MaxPage)
 		}
 		p.Limit = n
 	}
@@ -299,23 +298,12 @@ func (s *Server) forget(sessions []uuid.UUID) {
 	}
 }
 
-// An invitation token names its tenant and invitation, so it can be checked
-// under that tenant's context; the secret is what proves it.
 func invitationToken(tenant, invitation uuid.UUID, secret string) string {
-	return "inv1." + tenant.String() + "." + invitation.String() + "." + secret
+	return scopedToken("inv1", tenant, invitation, secret)
 }
 
 func parseInvitationToken(tok string) (tenant, invitation uuid.UUID, secret string, ok bool) {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 4 || parts[0] != "inv1" || len(tok) > 256 {
-		return uuid.Nil, uuid.Nil, "", false
-	}
-	t, err1 := uuid.Parse(parts[1])
-	i, err2 := uuid.Parse(parts[2])
-	if err1 != nil || err2 != nil || parts[3] == "" {
-		return uuid.Nil, uuid.Nil, "", false
-	}
-	return t, i, parts[3], true
+	return parseScopedToken("inv1", tok)
 }
 
 // acceptInvite: POST /v1/auth/accept-invite {"token","password"} sets the

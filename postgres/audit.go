@@ -20,8 +20,8 @@ import (
 
 // Page sizes of ListAuditEvents.
 const (
-	DefaultAuditPage = 50
-	MaxAuditPage     = 500
+	DefaultAuditPage = DefaultPage
+	MaxAuditPage     = MaxPage
 )
 
 // AuditFilter selects audit events. Empty fields do not filter.

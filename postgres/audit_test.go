@@ -328,13 +328,25 @@ func TestListAuditEventsFiltersAndPages(t *testing.T) {
 
 	var seqs []int64
 	cursor := ""
+	// One connection, warmed up: the first run of a statement on a
+	// connection prepares it (one extra round trip, once).
+	one, err := postgres.Open(ctx, env.AppURL, postgres.Options{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	for range 2 {
+		if _, _, err := one.ListAuditEvents(ctx, system(a), postgres.AuditFilter{Limit: 4, Action: "test.*"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for page := 0; ; page++ {
-		trips := env.DB.RoundTrips()
-		items, next, err := env.DB.ListAuditEvents(ctx, system(a), postgres.AuditFilter{Limit: 4, Cursor: cursor, Action: "test.*"})
+		trips := one.RoundTrips()
+		items, next, err := one.ListAuditEvents(ctx, system(a), postgres.AuditFilter{Limit: 4, Cursor: cursor, Action: "test.*"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := env.DB.RoundTrips() - trips; d != 1 {
+		if d := one.RoundTrips() - trips; d != 1 {
 			t.Errorf("page %d took %d round trips, want 1", page, d)
 		}
 		for _, e := range items {

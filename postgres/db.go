@@ -21,10 +21,11 @@ import (
 // reached only through InTenant and Run (door.go); cross-tenant needs go
 // through the named functions in platform.go.
 type DB struct {
-	dir   *Directory
-	share *fairShare
-	log   *slog.Logger
-	trips atomic.Int64
+	dir      *Directory
+	share    *fairShare
+	prepared *preparedSet // nil: never prepare (default_query_exec_mode set in the URL)
+	log      *slog.Logger
+	trips    atomic.Int64
 }
 
 // Options configure Open.
@@ -38,23 +39,28 @@ type Options struct {
 }
 
 // Open connects as the application role. The connection string may set any
-// pgx option; by default statements use the extended protocol without
-// server-side prepared statements (QueryExecModeExec), which is what
-// PgBouncer in transaction mode needs and costs one round trip per batch.
+// pgx option. Statements go through the extended protocol in pipelines
+// (QueryExecModeExec). The door prepares the application's own statements
+// once per connection, so their plans (with the RLS policies inlined) are
+// cached; the SET LOCAL statements, which differ per tenant, are never
+// prepared. With default_query_exec_mode in the URL (e.g. =exec, for
+// PgBouncer older than 1.21 in transaction mode) nothing is prepared.
 func Open(ctx context.Context, url string, o Options) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse DATABASE_URL: %w", err)
 	}
+	db := &DB{log: o.Logger}
 	if !strings.Contains(url, "default_query_exec_mode") {
 		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+		db.prepared = newPreparedSet()
+		cfg.BeforeClose = func(c *pgx.Conn) { db.prepared.forget(c) }
 	}
 	if o.MaxConns > 0 && !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = o.MaxConns
 	}
 	cfg.MaxConnIdleTime = time.Minute
 	cfg.HealthCheckPeriod = 5 * time.Second
-	db := &DB{log: o.Logger}
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
 	}

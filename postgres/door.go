@@ -146,6 +146,10 @@ func (db *DB) Run(ctx context.Context, s Scope, st Statement) error {
 		return err
 	}
 	defer release()
+	if err := db.prepareAll(ctx, conn, st.SQL, len(st.Events) > 0); err != nil {
+		rollback(conn)
+		return classify(err)
+	}
 
 	b := &pgx.Batch{}
 	for _, q := range prelude {
@@ -224,7 +228,7 @@ func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *Tx) error) (err
 	if err != nil {
 		return err
 	}
-	tx := &Tx{conn: conn, pending: prelude, scope: s}
+	tx := &Tx{conn: conn, pending: prelude, scope: s, db: db}
 	defer func() {
 		if p := recover(); p != nil {
 			tx.abort()
@@ -242,6 +246,22 @@ func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *Tx) error) (err
 		return classify(err)
 	}
 	return classify(tx.commit(ctx))
+}
+
+// prepareAll prepares sql (and the audit event insert, when events are
+// queued) on conn, if not done yet. Preparing happens only before a
+// transaction's first statement or between statements, never inside a
+// pipeline.
+func (db *DB) prepareAll(ctx context.Context, conn *pgxpool.Conn, sql string, events bool) error {
+	if sql != "" {
+		if err := db.prepared.prepare(ctx, conn, sql); err != nil {
+			return err
+		}
+	}
+	if events {
+		return db.prepared.prepare(ctx, conn, insertEventSQL)
+	}
+	return nil
 }
 
 // acquire takes a connection of the tenant's cell within the tenant's fair
@@ -278,6 +298,7 @@ const rollbackTimeout = 5 * time.Second
 // Tx is a transaction with the tenant context set. It is handed to InTenant's
 // callback and must not be kept after it returns.
 type Tx struct {
+	db      *DB
 	conn    *pgxpool.Conn
 	pending []string // BEGIN and SET LOCAL, not sent yet
 	events  []tenantd.Event
@@ -310,6 +331,10 @@ func (tx *Tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Command
 func (tx *Tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	if tx.failed {
 		return nil, errors.New("postgres: transaction already failed")
+	}
+	if err := tx.db.prepareAll(ctx, tx.conn, sql, false); err != nil {
+		tx.failed = true
+		return nil, err
 	}
 	if len(tx.pending) == 0 {
 		rows, err := tx.conn.Query(ctx, sql, args...)
@@ -351,6 +376,10 @@ func (tx *Tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 func (tx *Tx) commit(ctx context.Context) error {
 	if len(tx.pending) > 0 {
 		return nil // nothing was sent: nothing to commit
+	}
+	if err := tx.db.prepareAll(ctx, tx.conn, "", len(tx.events) > 0); err != nil {
+		rollback(tx.conn)
+		return err
 	}
 	b := &pgx.Batch{}
 	for _, e := range tx.events {

@@ -1,10 +1,7 @@
 package postgres
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,15 +20,9 @@ import (
 // filter by the scope's workspaces themselves: a forgotten handler check
 // meets the policies, not a silent second filter in Go.
 
-// Page sizes of the organisation lists.
-const (
-	DefaultListPage = 50
-	MaxListPage     = 500
-)
-
 // Page asks for one page of a keyset-paginated list.
 type Page struct {
-	// Limit is the page size: 0 means DefaultListPage.
+	// Limit is the page size: 0 means DefaultPage.
 	Limit int
 	// Cursor is the next cursor of the previous page; "" for the first.
 	Cursor string
@@ -47,29 +38,12 @@ type listKey struct {
 
 // parse checks a page request: EBADREQUEST naming the bad parameter.
 func (p Page) parse() (limit int, after *listKey, err error) {
-	limit = p.Limit
-	if limit == 0 {
-		limit = DefaultListPage
+	if limit, err = pageSize(p.Limit); err != nil || p.Cursor == "" {
+		return limit, nil, err
 	}
-	if limit < 1 || limit > MaxListPage {
-		return 0, nil, tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "limit" must be between 1 and %d.`, MaxListPage)
-	}
-	if p.Cursor == "" {
-		return limit, nil, nil
-	}
-	bad := tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "cursor" is not a cursor this API returned.`)
-	if len(p.Cursor) > 200 {
-		return 0, nil, bad
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(p.Cursor)
-	if err != nil {
-		return 0, nil, bad
-	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
 	var k listKey
-	if dec.Decode(&k) != nil || dec.More() || k.At.IsZero() || k.ID == uuid.Nil {
-		return 0, nil, bad
+	if decodeCursor(p.Cursor, &k) != nil || k.At.IsZero() || k.ID == uuid.Nil {
+		return 0, nil, badCursor()
 	}
 	return limit, &k, nil
 }
@@ -84,8 +58,7 @@ func (k *listKey) args() []any {
 
 // cursorAfter is the cursor of the page that follows the row (at, id).
 func cursorAfter(at time.Time, id uuid.UUID) string {
-	b, _ := json.Marshal(listKey{At: at, ID: id})
-	return base64.RawURLEncoding.EncodeToString(b)
+	return encodeCursor(listKey{At: at, ID: id})
 }
 
 // MissingID is ENOTFOUND for an id the caller named: it says which kind of

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -53,4 +54,25 @@ func quoteLiteral(s string) string {
 		out = append(out, s[i])
 	}
 	return string(append(out, '\''))
+}
+
+// WithUser returns a connection string (URL or keyword/value) for another
+// role of the same server and database: the user is replaced and any
+// password dropped.
+func WithUser(conn, user string) string {
+	if strings.HasPrefix(conn, "postgres://") || strings.HasPrefix(conn, "postgresql://") {
+		i := strings.Index(conn, "://") + 3
+		j := strings.Index(conn[i:], "@")
+		if j >= 0 {
+			return conn[:i] + user + conn[i+j:]
+		}
+		return conn[:i] + user + "@" + conn[i:]
+	}
+	var parts []string
+	for _, kv := range strings.Fields(conn) {
+		if !strings.HasPrefix(kv, "user=") && !strings.HasPrefix(kv, "password=") {
+			parts = append(parts, kv)
+		}
+	}
+	return strings.Join(append(parts, "user="+user), " ")
 }

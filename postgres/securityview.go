@@ -2,9 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -146,44 +143,4 @@ func (db *DB) UnattributedSecurityEvents(ctx context.Context, cursor string, lim
 		next = encodeCursor(securityCursor{Before: out[limit-1].ID})
 	}
 	return out, next, nil
-}
-
-func badCursor() error {
-	return tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "cursor" is not a cursor this API returned.`)
-}
-
-func pageSize(limit int) (int, error) {
-	if limit == 0 {
-		return DefaultAuditPage, nil
-	}
-	if limit < 0 || limit > MaxAuditPage {
-		return 0, tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "limit" must be between 1 and %d.`, MaxAuditPage)
-	}
-	return limit, nil
-}
-
-// encodeCursor and decodeCursor make opaque page cursors: base64url of a
-// small JSON object, decoded strictly.
-func encodeCursor(v any) string {
-	b, _ := json.Marshal(v)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeCursor(s string, v any) error {
-	if len(s) > 200 {
-		return badCursor()
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return err
-	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return badCursor()
-	}
-	return nil
 }

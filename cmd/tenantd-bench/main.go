@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net"
 	nethttp "net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -225,15 +224,7 @@ func (b *bench) close() {
 	b.bypass.Close()
 }
 
-// withUser replaces the user of a postgres:// URL.
-func withUser(conn, user string) string {
-	u, err := url.Parse(conn)
-	if err != nil {
-		return conn
-	}
-	u.User = url.User(user)
-	return u.String()
-}
+func withUser(conn, user string) string { return postgres.WithUser(conn, user) }
 
 var passwordHash = func() string {
 	h, err := auth.HashPassword("bench password")

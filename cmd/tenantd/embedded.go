@@ -225,25 +225,8 @@ func socketURL(user, host string, port int) string {
 	return u.String()
 }
 
-// withUser replaces the user (and password) of a URL or keyword/value
-// connection string (the logic of internal/testenv.WithUser).
-func withUser(conn, user string) string {
-	if strings.HasPrefix(conn, "postgres://") || strings.HasPrefix(conn, "postgresql://") {
-		i := strings.Index(conn, "://") + 3
-		j := strings.Index(conn[i:], "@")
-		if j >= 0 {
-			return conn[:i] + user + conn[i+j:]
-		}
-		return conn[:i] + user + "@" + conn[i:]
-	}
-	var parts []string
-	for _, kv := range strings.Fields(conn) {
-		if !strings.HasPrefix(kv, "user=") && !strings.HasPrefix(kv, "password=") {
-			parts = append(parts, kv)
-		}
-	}
-	return strings.Join(append(parts, "user="+user), " ")
-}
+// withUser is postgres.WithUser.
+func withUser(conn, user string) string { return postgres.WithUser(conn, user) }
 
 func readPort(path string) int {
 	b, err := os.ReadFile(path)

@@ -6,7 +6,6 @@ package testenv
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"github.com/tenantd/tenantd/internal/pgtest"
@@ -46,21 +45,5 @@ func New(t testing.TB) *Env {
 	return env
 }
 
-// WithUser replaces the user of a keyword/value or URL connection string.
-func WithUser(conn, user string) string {
-	if strings.HasPrefix(conn, "postgres://") || strings.HasPrefix(conn, "postgresql://") {
-		i := strings.Index(conn, "://") + 3
-		j := strings.Index(conn[i:], "@")
-		if j >= 0 {
-			return conn[:i] + user + conn[i+j:]
-		}
-		return conn[:i] + user + "@" + conn[i:]
-	}
-	var parts []string
-	for _, kv := range strings.Fields(conn) {
-		if !strings.HasPrefix(kv, "user=") && !strings.HasPrefix(kv, "password=") {
-			parts = append(parts, kv)
-		}
-	}
-	return strings.Join(append(parts, "user="+user), " ")
-}
+// WithUser is postgres.WithUser, for tests.
+func WithUser(conn, user string) string { return postgres.WithUser(conn, user) }

@@ -1,0 +1,59 @@
+package postgres
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+
+	"github.com/tenantd/tenantd"
+)
+
+// Every list of the API pages the same way: a limit between 1 and MaxPage
+// (0 means DefaultPage) and an opaque cursor that the previous page
+// returned. Cursors never carry a tenant: every query names the caller's
+// tenant, so a cursor taken from another tenant's listing (or forged) only
+// ever selects the caller's own rows.
+const (
+	DefaultPage = 50
+	MaxPage     = 500
+)
+
+func badCursor() error {
+	return tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "cursor" is not a cursor this API returned.`)
+}
+
+func pageSize(limit int) (int, error) {
+	if limit == 0 {
+		return DefaultPage, nil
+	}
+	if limit < 0 || limit > MaxPage {
+		return 0, tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "limit" must be between 1 and %d.`, MaxPage)
+	}
+	return limit, nil
+}
+
+// encodeCursor and decodeCursor make opaque page cursors: base64url of a
+// small JSON object, decoded strictly.
+func encodeCursor(v any) string {
+	b, _ := json.Marshal(v)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string, v any) error {
+	if len(s) > 200 {
+		return badCursor()
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return badCursor()
+	}
+	return nil
+}
