@@ -19,6 +19,7 @@ import (
 
 	"github.com/tenantd/tenantd/auth"
 	api "github.com/tenantd/tenantd/http"
+	"github.com/tenantd/tenantd/internal/redisproc"
 	"github.com/tenantd/tenantd/postgres"
 	"github.com/tenantd/tenantd/ratelimit"
 )
@@ -143,9 +144,21 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	defer refreshing.Wait()
 	defer stopRefresh()
 
-	// Redis, optional.
+	// Redis: REDIS_URL; on the embedded default without it, a private
+	// redis-server (so login back-off and rate limits work out of the box);
+	// else none, with a warning.
 	var limiter *ratelimit.Limiter
 	var throttle *ratelimit.LoginThrottle
+	if cfg.redisURL == "" && cfg.databaseURL == "" {
+		url, stopRedis, err := redisproc.Start()
+		if err != nil {
+			log.Warn("no private redis-server (login back-off and rate limits are off)", "err", err)
+		} else {
+			defer stopRedis()
+			log.Info("started a private redis-server for rate limits and login back-off", "url", url)
+			cfg.redisURL = url
+		}
+	}
 	if cfg.redisURL == "" {
 		log.Warn("REDIS_URL is not set: running without the distributed rate limiter and login throttle")
 	} else {

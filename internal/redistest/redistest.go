@@ -27,6 +27,8 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantd/tenantd/internal/redisproc"
 )
 
 // serverURL is set by Main for the lifetime of the package's tests.
@@ -83,3 +85,6 @@ func Setup() (stop func(), err error) {
 	serverURL = url
 	return stop, nil
 }
+
+// Start is redisproc.Start, for harnesses that are not tests.
+func Start() (url string, stop func(), err error) { return redisproc.Start() }

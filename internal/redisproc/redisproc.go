@@ -1,4 +1,8 @@
-package redistest
+// Package redisproc runs a private redis-server: on a unix socket only, with
+// no snapshot and no append-only file, dying with the process that started
+// it. Tests (internal/redistest), the benchmark harness and `tenantd serve`
+// on its embedded default use it.
+package redisproc
 
 import (
 	"bytes"
@@ -20,8 +24,7 @@ const (
 	stopTimeout  = 10 * time.Second
 )
 
-// Start launches a private redis-server for programs that are not tests
-// (benchmark and soak harnesses). It returns a URL for redis.ParseURL
+// Start launches a private redis-server. It returns a URL for redis.ParseURL
 // ("unix:///tmp/…/redis.sock") and a stop function that shuts the server down
 // and removes its directory; stop is safe to call more than once.
 //
@@ -32,7 +35,7 @@ func Start() (url string, stop func(), err error) {
 	if err != nil {
 		return "", nil, errors.New("redis-server not found on PATH: apt-get install -y redis-server")
 	}
-	dir, err := os.MkdirTemp("", "redistest-")
+	dir, err := os.MkdirTemp("", "tenantd-redis-")
 	if err != nil {
 		return "", nil, err
 	}
