@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/jackc/pgx/v5"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -268,6 +269,21 @@ func TestExternalDatabase(t *testing.T) {
 	}
 	if code, out, errOut := runCmd(t, env, "verify-isolation"); code != 0 || !strings.Contains(out, "OK: no findings") {
 		t.Errorf("verify-isolation: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := runCmd(t, env, "audit", "verify", "--tenant", "initech"); code != 0 || !strings.Contains(out, "0 broken") {
+		t.Errorf("audit verify: exit %d\n%s%s", code, out, errOut)
+	}
+	// Tampering with the log as a superuser makes audit verify fail.
+	conn, err := pgx.Connect(ctx, super)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE audit_events SET action = 'tenant.renamed' WHERE seq = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := runCmd(t, env, "audit", "verify"); code != 1 || !strings.Contains(out, "seq 1") {
+		t.Errorf("audit verify after tampering: exit %d\n%s", code, out)
 	}
 
 	// Without the master key the servers use, keys rotate refuses to act.
