@@ -2,6 +2,9 @@ package http_test
 
 import (
 	"bytes"
+	"log/slog"
+	nethttp "net/http"
+	"net/http/httptest"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/base64"
@@ -14,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tenantd/tenantd/auth"
+	api "github.com/tenantd/tenantd/http"
 )
 
 func TestLoginAndMe(t *testing.T) {
@@ -369,5 +373,53 @@ func TestKeyRotation(t *testing.T) {
 	}
 	if res := a.do("GET", "/v1/me", acme.Token, nil); res.Status != 401 {
 		t.Fatalf("a token of a removed key: %d", res.Status)
+	}
+}
+
+// Two instances share the database: a logout on one is refused at once on
+// the other, whose principal cache still holds the session (the session
+// guard runs in every transaction's first round trip).
+func TestRevocationWinsAtOnceAcrossInstances(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	acme := a.newTenant("pro")
+	other := httptest.NewServer(api.NewServer(api.Deps{DB: a.env.DB, Keys: a.ring.Keys,
+		Logger: slog.New(slog.DiscardHandler)}, api.Config{}).Handler())
+	defer other.Close()
+	get := func(base string) int {
+		req, _ := nethttp.NewRequest("GET", base+"/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+acme.Token)
+		res, err := other.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := get(other.URL); got != 200 { // warms the other instance's cache
+		t.Fatalf("other instance before logout: %d", got)
+	}
+	if res := a.do("POST", "/v1/auth/logout", acme.Token, nil); res.Status != 204 {
+		t.Fatalf("logout: %d", res.Status)
+	}
+	if got := get(other.URL); got != 401 {
+		t.Fatalf("other instance right after logout: %d, want 401", got)
+	}
+}
+
+// A demotion wins at once, though the principal was cached as owner.
+func TestDemotionWinsAtOnce(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	acme := a.newTenant("pro")
+	id, token := a.member(acme)
+	a.sql(`UPDATE users SET role = 'admin' WHERE tenant_id = $1 AND id = $2`, acme.ID, id)
+	time.Sleep(10 * time.Millisecond)
+	if res := a.do("GET", "/v1/audit-events", token, nil); res.Status != 200 {
+		t.Fatalf("as admin: %d", res.Status)
+	}
+	a.sql(`UPDATE users SET role = 'member' WHERE tenant_id = $1 AND id = $2`, acme.ID, id)
+	if res := a.do("GET", "/v1/audit-events", token, nil); res.Status != 403 {
+		t.Fatalf("right after the demotion: %d, want 403", res.Status)
 	}
 }

@@ -262,9 +262,13 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request, c *call) error {
 		Slug string    `json:"slug"`
 		Name string    `json:"name"`
 	}
+	u, t, err := s.db.Me(r.Context(), c.scope)
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"user":   user{c.p.UserID, c.p.Email, c.p.Role},
-		"tenant": tenant{c.p.TenantID, c.p.TenantSlug, c.p.TenantName},
+		"user":   user{u.ID, u.Email, u.Role},
+		"tenant": tenant{t.ID, t.Slug, t.Name},
 	})
 	return nil
 }

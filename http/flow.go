@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -103,8 +104,12 @@ func extractTenant(c auth.Claims) (tenant, user, session uuid.UUID, err error) {
 }
 
 // 4. validateMembership checks that the user belongs to the tenant, that
-// both are active and that the session is live. Results are cached for at
-// most a second, so a revocation wins within one second on every instance.
+// both are active and that the session is live, and returns the user's
+// roles. The result is cached (principalTTL) only to save reloading the
+// roles: every transaction of the request checks the same facts again in
+// its first round trip (app.guard_session), so a revocation, a demotion or a
+// membership change wins at once on every instance; a stale cache entry
+// costs one reload.
 func (s *Server) validateMembership(ctx context.Context, tenant, user, session uuid.UUID, req tenantd.RequestInfo) (*tenantd.Principal, error) {
 	key := session.String()
 	if p, ok := s.principals.get(key); ok && p.TenantID == tenant && p.UserID == user {
@@ -254,9 +259,65 @@ func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, rt Route) {
 		s.fail(w, r, c, err)
 		return
 	}
-	if err := rt.tenant(w, r, c); err != nil {
+	body, err := readBody(r, maxBodyBytes)
+	if err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
+	err = s.runHandler(w, r, rt, c, body)
+	if errors.Is(err, postgres.ErrStaleScope) && !written(w) {
+		// The database says what we cached is stale (the session was
+		// revoked, the user demoted, a membership changed): nothing ran.
+		// Decide again from the database, and run the handler once more.
+		p, err = s.reloadPrincipal(r.Context(), p, req)
+		if err != nil {
+			s.reject(w, r, nil, err)
+			return
+		}
+		c = &call{p: p, scope: scopeFor(p, req), req: req}
+		err = s.runHandler(w, r, rt, c, body)
+	}
+	if code := tenantd.ErrorCode(err); !written(w) && (code == tenantd.EFORBIDDEN ||
+		code == tenantd.ENOTFOUND && p.Role == tenantd.RoleMember) {
+		// Refused on what we cached: a promotion or a new membership may
+		// not be in the cache yet. Check once more against the database.
+		if fresh, ferr := s.reloadPrincipal(r.Context(), p, req); ferr == nil && !sameAccess(p, fresh) {
+			p, c = fresh, &call{p: fresh, scope: scopeFor(fresh, req), req: req}
+			err = s.runHandler(w, r, rt, c, body)
+		}
+	}
+	if errors.Is(err, postgres.ErrStaleScope) {
+		err = &tenantd.Error{Code: tenantd.EUNAVAILABLE, Message: "The caller's access changed during the request; retry.", RetryAfter: time.Second}
+	}
+	if err != nil {
 		s.fail(w, r, c, err)
 	}
+}
+
+// reloadPrincipal validates the principal's session again from the
+// database, bypassing the cache.
+func (s *Server) reloadPrincipal(ctx context.Context, p *tenantd.Principal, req tenantd.RequestInfo) (*tenantd.Principal, error) {
+	s.principals.drop(p.SessionID.String())
+	return s.validateMembership(ctx, p.TenantID, p.UserID, p.SessionID, req)
+}
+
+// sameAccess reports whether two principals have the same roles.
+func sameAccess(a, b *tenantd.Principal) bool {
+	return a.Role == b.Role && maps.Equal(a.Workspaces, b.Workspaces)
+}
+
+// runHandler runs a tenant handler on a fresh copy of the buffered body.
+func (s *Server) runHandler(w http.ResponseWriter, r *http.Request, rt Route, c *call, body []byte) error {
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return rt.tenant(w, r, c)
+}
+
+// written reports whether a response has started.
+func written(w http.ResponseWriter) bool {
+	if rec, ok := w.(*statusRecorder); ok {
+		return rec.wrote
+	}
+	return true
 }
 
 // reject answers a failed step 1–4 (or a foreign tenant, or CSRF) and
@@ -306,6 +367,7 @@ func (s *Server) record(ctx context.Context, scope postgres.Scope, e tenantd.Eve
 		logger(ctx).Warn("flagged event", "action", e.Action, "reason", e.FlagReason,
 			"tenant_id", scope.TenantID, "target", e.TargetType+":"+e.TargetID)
 	}
+	scope.SessionID = uuid.Nil // a denied request's event is recorded even if its session just ended
 	if err := s.db.RecordEvent(ctx, scope, e); err != nil {
 		logger(ctx).Error("record audit event", "err", err, "action", e.Action)
 	}

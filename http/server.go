@@ -21,6 +21,10 @@ import (
 
 const maxBodyBytes = 1 << 20
 
+// principalTTL is how long a validated principal is reused. Correctness
+// does not depend on it: the session guard in every transaction does.
+const principalTTL = 30 * time.Second
+
 // Config is what the server needs besides its dependencies.
 type Config struct {
 	Issuer           string        // token iss, e.g. "tenantd"
@@ -89,7 +93,7 @@ func NewServer(d Deps, cfg Config) *Server {
 	s := &Server{
 		db: d.DB, keys: d.Keys, limiter: d.Limiter, throttle: d.Throttle,
 		log: d.Logger, cfg: cfg, now: time.Now,
-		principals: newPrincipalCache(100_000, time.Second),
+		principals: newPrincipalCache(100_000, principalTTL),
 		metrics:    newMetrics(d.Registry),
 	}
 	s.issuer = &auth.Issuer{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL}

@@ -49,7 +49,18 @@ type Scope struct {
 	Workspaces map[uuid.UUID]string
 	Actor      tenantd.Actor
 	Request    tenantd.RequestInfo
+	// SessionID, when set, makes every transaction of the scope check, in
+	// its first round trip, that the session is live and that the user and
+	// tenant are still active with this role and these workspaces
+	// (app.guard_session). A stale scope fails with ErrStaleScope before any
+	// statement of the caller has run.
+	SessionID uuid.UUID
 }
+
+// ErrStaleScope means the scope no longer matches the database: the session
+// was revoked, the user or tenant disabled, or the role or memberships
+// changed. Nothing was done; reload the principal and decide again.
+var ErrStaleScope = errors.New("postgres: the caller's session, role or memberships changed")
 
 // ScopeFor is the scope of an authenticated request.
 func ScopeFor(p *tenantd.Principal, r tenantd.RequestInfo) Scope {
@@ -60,6 +71,7 @@ func ScopeFor(p *tenantd.Principal, r tenantd.RequestInfo) Scope {
 		Workspaces: p.Workspaces,
 		Actor:      tenantd.Actor{Type: tenantd.ActorUser, ID: p.UserID.String()},
 		Request:    r,
+		SessionID:  p.SessionID,
 	}
 }
 
@@ -73,7 +85,7 @@ func SystemScope(tenantID uuid.UUID, r tenantd.RequestInfo) Scope {
 // prelude returns BEGIN and the SET LOCAL statements for s. Every literal is
 // built from a parsed UUID, a fixed role name or base64, so nothing a client
 // sends can break out of the quotes.
-func (s Scope) prelude() ([]string, error) {
+func (s Scope) prelude() ([]queued, error) {
 	if s.TenantID == uuid.Nil {
 		return nil, errors.New("postgres: no tenant in scope")
 	}
@@ -113,7 +125,29 @@ func (s Scope) prelude() ([]string, error) {
 		return nil, err
 	}
 	stmts = append(stmts, "SET LOCAL app.request = '"+base64.StdEncoding.EncodeToString(meta)+"'")
-	return stmts, nil
+	out := make([]queued, 0, len(stmts)+1)
+	for _, q := range stmts {
+		out = append(out, queued{sql: q})
+	}
+	if s.SessionID != uuid.Nil {
+		ws := make(map[string]string, len(s.Workspaces))
+		for id, r := range s.Workspaces {
+			ws[id.String()] = r
+		}
+		wsJSON, _ := json.Marshal(ws)
+		out = append(out, queued{sql: guardSessionSQL,
+			args: []any{s.TenantID, s.UserID, s.SessionID, role, string(wsJSON)}})
+	}
+	return out, nil
+}
+
+// guardSessionSQL raises SQLSTATE TDSTL when the scope is stale.
+const guardSessionSQL = `SELECT app.guard_session($1, $2, $3, $4, $5::jsonb)`
+
+// queued is one statement of a pipeline.
+type queued struct {
+	sql  string
+	args []any
 }
 
 func uuidArray(ids []string) string {
@@ -146,14 +180,14 @@ func (db *DB) Run(ctx context.Context, s Scope, st Statement) error {
 		return err
 	}
 	defer release()
-	if err := db.prepareAll(ctx, conn, st.SQL, len(st.Events) > 0); err != nil {
+	if err := db.prepareAll(ctx, conn, st.SQL, len(st.Events) > 0, s.SessionID != uuid.Nil); err != nil {
 		rollback(conn)
 		return classify(err)
 	}
 
 	b := &pgx.Batch{}
 	for _, q := range prelude {
-		b.Queue(q)
+		b.Queue(q.sql, q.args...)
 	}
 	b.Queue(st.SQL, st.Args...)
 	for _, e := range st.Events {
@@ -252,9 +286,14 @@ func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *Tx) error) (err
 // queued) on conn, if not done yet. Preparing happens only before a
 // transaction's first statement or between statements, never inside a
 // pipeline.
-func (db *DB) prepareAll(ctx context.Context, conn *pgxpool.Conn, sql string, events bool) error {
+func (db *DB) prepareAll(ctx context.Context, conn *pgxpool.Conn, sql string, events, guard bool) error {
 	if sql != "" {
 		if err := db.prepared.prepare(ctx, conn, sql); err != nil {
+			return err
+		}
+	}
+	if guard {
+		if err := db.prepared.prepare(ctx, conn, guardSessionSQL); err != nil {
 			return err
 		}
 	}
@@ -300,7 +339,7 @@ const rollbackTimeout = 5 * time.Second
 type Tx struct {
 	db      *DB
 	conn    *pgxpool.Conn
-	pending []string // BEGIN and SET LOCAL, not sent yet
+	pending []queued // BEGIN, SET LOCAL and the session guard, not sent yet
 	events  []tenantd.Event
 	scope   Scope
 	failed  bool
@@ -332,7 +371,7 @@ func (tx *Tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, err
 	if tx.failed {
 		return nil, errors.New("postgres: transaction already failed")
 	}
-	if err := tx.db.prepareAll(ctx, tx.conn, sql, false); err != nil {
+	if err := tx.db.prepareAll(ctx, tx.conn, sql, false, len(tx.pending) > 0 && tx.scope.SessionID != uuid.Nil); err != nil {
 		tx.failed = true
 		return nil, err
 	}
@@ -345,7 +384,7 @@ func (tx *Tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, err
 	}
 	b := &pgx.Batch{}
 	for _, q := range tx.pending {
-		b.Queue(q)
+		b.Queue(q.sql, q.args...)
 	}
 	b.Queue(sql, args...)
 	n := len(tx.pending)
@@ -377,7 +416,7 @@ func (tx *Tx) commit(ctx context.Context) error {
 	if len(tx.pending) > 0 {
 		return nil // nothing was sent: nothing to commit
 	}
-	if err := tx.db.prepareAll(ctx, tx.conn, "", len(tx.events) > 0); err != nil {
+	if err := tx.db.prepareAll(ctx, tx.conn, "", len(tx.events) > 0, false); err != nil {
 		rollback(tx.conn)
 		return err
 	}

@@ -44,6 +44,8 @@ func classifyCode(err error) error {
 		case pgErr.Code == "TDLIM":
 			return &tenantd.Error{Code: tenantd.ELIMIT, Limit: pgErr.Detail,
 				Message: "The tenant's " + pgErr.Detail + " limit has been reached."}
+		case pgErr.Code == "TDSTL":
+			return ErrStaleScope
 		case pgErr.Code == "TDOWN":
 			return tenantd.Errorf(tenantd.ECONFLICT, "The last owner cannot be demoted, disabled or deactivated.")
 		case pgErr.Code == "23505":

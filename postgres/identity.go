@@ -197,3 +197,31 @@ func (db *DB) RevokeSession(ctx context.Context, s Scope, session uuid.UUID, rea
 		Events: []tenantd.Event{{Action: "auth.logout", TargetType: "session", TargetID: session.String()}},
 	})
 }
+
+// Me reads the caller and their tenant, fresh, in one round trip (the
+// session guard rides along, so a revoked session gets ErrStaleScope).
+func (db *DB) Me(ctx context.Context, s Scope) (*tenantd.User, *tenantd.Tenant, error) {
+	var u tenantd.User
+	var t tenantd.Tenant
+	found := false
+	err := db.Run(ctx, s, Statement{
+		SQL: `SELECT u.id, u.email, u.role, t.id, t.slug, t.name
+		        FROM users u JOIN tenants t ON t.id = u.tenant_id
+		       WHERE u.tenant_id = $1 AND u.id = $2`,
+		Args: []any{s.TenantID, s.UserID},
+		Scan: func(rows pgx.Rows) error {
+			if !rows.Next() {
+				return nil
+			}
+			found = true
+			return rows.Scan(&u.ID, &u.Email, &u.Role, &t.ID, &t.Slug, &t.Name)
+		},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if !found {
+		return nil, nil, tenantd.Errorf(tenantd.ENOTFOUND, "Not found.")
+	}
+	return &u, &t, nil
+}

@@ -90,7 +90,7 @@ func (db *DB) CreateTenant(ctx context.Context, n tenantd.NewTenant, req tenantd
 	prelude, _ := s.prelude()
 	b = &pgx.Batch{}
 	for _, q := range prelude[1:] { // already inside the transaction
-		b.Queue(q)
+		b.Queue(q.sql, q.args...)
 	}
 	b.Queue(`INSERT INTO users (tenant_id, email, password_hash, role) VALUES ($1, $2, $3, 'owner')
 	         RETURNING id, email, role, status, created_at, updated_at`, id, email, n.OwnerPasswordHash)
