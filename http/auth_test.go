@@ -2,13 +2,13 @@ package http_test
 
 import (
 	"bytes"
-	"log/slog"
-	nethttp "net/http"
-	"net/http/httptest"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
+	nethttp "net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
