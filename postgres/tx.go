@@ -1,0 +1,196 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantd/tenantd"
+)
+
+// Tx is a transaction with the tenant context set. It is handed to InTenant's
+// callback and must not be kept after it returns.
+type Tx struct {
+	db      *DB
+	conn    *pgxpool.Conn
+	pending []queued // BEGIN, SET LOCAL and the session guard, not sent yet
+	events  []tenantd.Event
+	scope   Scope
+	failed  bool
+}
+
+// TenantID is the tenant every statement of this transaction is scoped to.
+func (tx *Tx) TenantID() uuid.UUID { return tx.scope.TenantID }
+
+// Scope is the scope the transaction runs with.
+func (tx *Tx) Scope() Scope { return tx.scope }
+
+// Audit queues an explicit audit event; it is inserted with the COMMIT, in
+// the same round trip, and vanishes if the transaction rolls back.
+func (tx *Tx) Audit(e tenantd.Event) { tx.events = append(tx.events, e) }
+
+// Exec runs a statement that returns no rows.
+func (tx *Tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	rows.Close()
+	return rows.CommandTag(), rows.Err()
+}
+
+// Query runs a statement; the first one of the transaction carries the
+// context with it in the same round trip.
+func (tx *Tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if tx.failed {
+		return nil, errors.New("postgres: transaction already failed")
+	}
+	if err := tx.db.prepareAll(ctx, tx.conn, sql, false, len(tx.pending) > 0 && tx.scope.SessionID != uuid.Nil); err != nil {
+		tx.failed = true
+		return nil, err
+	}
+	if len(tx.pending) == 0 {
+		rows, err := tx.conn.Query(ctx, sql, args...)
+		if err != nil {
+			tx.failed = true
+		}
+		return rows, err
+	}
+	b := &pgx.Batch{}
+	for _, q := range tx.pending {
+		b.Queue(q.sql, q.args...)
+	}
+	b.Queue(sql, args...)
+	n := len(tx.pending)
+	tx.pending = nil
+	br := tx.conn.SendBatch(ctx, b)
+	for range n {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			tx.failed = true
+			return nil, err
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		tx.failed = true
+		return nil, err
+	}
+	return &batchRows{Rows: rows, br: br, tx: tx}, nil
+}
+
+// QueryRow runs a statement expected to return at most one row.
+func (tx *Tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := tx.Query(ctx, sql, args...)
+	return &row{rows: rows, err: err}
+}
+
+func (tx *Tx) commit(ctx context.Context) error {
+	if len(tx.pending) > 0 {
+		return nil // nothing was sent: nothing to commit
+	}
+	if err := tx.db.prepareAll(ctx, tx.conn, "", len(tx.events) > 0, false); err != nil {
+		rollback(tx.conn)
+		return err
+	}
+	b := &pgx.Batch{}
+	for _, e := range tx.events {
+		queueEvent(b, tx.scope, e)
+	}
+	b.Queue("COMMIT")
+	br := tx.conn.SendBatch(ctx, b)
+	err := func() error {
+		for range tx.events {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		tag, err := br.Exec()
+		if err != nil {
+			return err
+		}
+		return committed(tag)
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		rollback(tx.conn)
+	}
+	return err
+}
+
+func (tx *Tx) abort() {
+	if len(tx.pending) > 0 {
+		return
+	}
+	rollback(tx.conn)
+}
+
+// batchRows closes the batch with the rows, so the connection is free for
+// the next statement of the transaction.
+type batchRows struct {
+	pgx.Rows
+	br     pgx.BatchResults
+	tx     *Tx
+	closed bool
+	err    error
+}
+
+func (r *batchRows) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.Rows.Close()
+	r.err = r.Rows.Err()
+	if err := r.br.Close(); r.err == nil {
+		r.err = err
+	}
+	if r.err != nil {
+		r.tx.failed = true
+	}
+}
+
+func (r *batchRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+func (r *batchRows) Err() error {
+	if r.closed {
+		return r.err
+	}
+	return r.Rows.Err()
+}
+
+type row struct {
+	rows pgx.Rows
+	err  error
+}
+
+func (r *row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
+}
