@@ -44,28 +44,8 @@ func (db *DB) ListUsers(ctx context.Context, s Scope, p Page) (items []tenantd.U
 	if err != nil {
 		return nil, "", err
 	}
-	err = db.Run(ctx, s, Statement{
-		SQL:  listUsersSQL,
-		Args: append(append([]any{s.TenantID}, after.args()...), limit+1),
-		Scan: func(rows pgx.Rows) error {
-			for rows.Next() {
-				u, err := scanUser(rows)
-				if err != nil {
-					return err
-				}
-				items = append(items, u)
-			}
-			return rows.Err()
-		},
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	if len(items) > limit {
-		items = items[:limit]
-		next = cursorAfter(items[limit-1].CreatedAt, items[limit-1].ID)
-	}
-	return items, next, nil
+	return listPage(ctx, db, s, listUsersSQL, append(append([]any{s.TenantID}, after.args()...), limit+1), limit,
+		scanUser, func(u tenantd.User) (time.Time, uuid.UUID) { return u.CreatedAt, u.ID })
 }
 
 // GetUser returns one user of the tenant. MissingID when there is none.

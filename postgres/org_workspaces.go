@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"time"
+
 	"context"
 	"errors"
 
@@ -55,28 +57,8 @@ func (db *DB) ListWorkspaces(ctx context.Context, s Scope, p Page, only []uuid.U
 			ids = append(ids, id.String())
 		}
 	}
-	err = db.Run(ctx, s, Statement{
-		SQL:  listWorkspacesSQL,
-		Args: append(append([]any{s.TenantID}, after.args()...), limit+1, ids),
-		Scan: func(rows pgx.Rows) error {
-			for rows.Next() {
-				w, err := scanWorkspace(rows)
-				if err != nil {
-					return err
-				}
-				items = append(items, w)
-			}
-			return rows.Err()
-		},
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	if len(items) > limit {
-		items = items[:limit]
-		next = cursorAfter(items[limit-1].CreatedAt, items[limit-1].ID)
-	}
-	return items, next, nil
+	return listPage(ctx, db, s, listWorkspacesSQL, append(append([]any{s.TenantID}, after.args()...), limit+1, ids), limit,
+		scanWorkspace, func(w tenantd.Workspace) (time.Time, uuid.UUID) { return w.CreatedAt, w.ID })
 }
 
 // GetWorkspace returns one live workspace the caller reaches. MissingID

@@ -1,8 +1,13 @@
 package postgres
 
 import (
+	"context"
+	"time"
+
 	"encoding/base64"
 	"encoding/json"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"strings"
 
 	"github.com/tenantd/tenantd"
@@ -56,4 +61,29 @@ func decodeCursor(s string, v any) error {
 		return badCursor()
 	}
 	return nil
+}
+
+// listPage runs a keyset-paginated list query for the scope and returns up
+// to limit rows and the cursor of the next page ("" on the last one). The
+// query asks for limit+1 rows; the extra one only says that more follow.
+func listPage[T any](ctx context.Context, db *DB, s Scope, sql string, args []any, limit int,
+	scan func(pgx.Row) (T, error), key func(T) (time.Time, uuid.UUID)) (items []T, next string, err error) {
+	err = db.Run(ctx, s, Statement{SQL: sql, Args: args, Scan: func(rows pgx.Rows) error {
+		for rows.Next() {
+			item, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			items = append(items, item)
+		}
+		return rows.Err()
+	}})
+	if err != nil {
+		return nil, "", err
+	}
+	if len(items) > limit {
+		items = items[:limit]
+		next = cursorAfter(key(items[limit-1]))
+	}
+	return items, next, nil
 }
