@@ -237,7 +237,8 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 }
 
 // logout: POST /v1/auth/logout revokes the session at once; its access
-// token is refused from then on, on every instance within a second.
+// token is refused from then on, on every instance (the session guard in
+// every transaction sees the revocation at once).
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := s.db.RevokeSession(r.Context(), c.scope, c.p.SessionID, "logout"); err != nil {
 		return err

@@ -7,10 +7,11 @@ import (
 	"github.com/tenantd/tenantd"
 )
 
-// principalCache remembers validated principals for at most ttl, so a
-// revoked session, a disabled user or a suspended tenant is refused within
-// ttl on every instance without a database round trip on every request.
-// Bounded: when full it is emptied (cheap, and only costs re-validation).
+// principalCache remembers validated principals (roles, memberships, rate
+// limit) for at most ttl, to save reloading them on every request. It is
+// not what refuses a revoked session: every transaction re-checks that in
+// its first round trip (app.guard_session), so a stale entry costs a reload,
+// never a wrong answer. Bounded: when full it is emptied.
 type principalCache struct {
 	mu      sync.Mutex
 	ttl     time.Duration
