@@ -281,7 +281,13 @@ func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, rt Route) {
 		code == tenantd.ENOTFOUND && p.Role == tenantd.RoleMember) {
 		// Refused on what we cached: a promotion or a new membership may
 		// not be in the cache yet. Check once more against the database.
-		if fresh, ferr := s.reloadPrincipal(r.Context(), p, req); ferr == nil && !sameAccess(p, fresh) {
+		fresh, ferr := s.reloadPrincipal(r.Context(), p, req)
+		var ae *authError
+		switch {
+		case errors.As(ferr, &ae):
+			s.reject(w, r, nil, ferr) // revoked meanwhile: 401/403 as step 4 says
+			return
+		case ferr == nil && !sameAccess(p, fresh):
 			p, c = fresh, &call{p: fresh, scope: scopeFor(fresh, req), req: req}
 			err = s.runHandler(w, r, rt, c, body)
 		}
