@@ -36,24 +36,28 @@ type Config struct {
 	// SecureCookies forces the Secure attribute; otherwise it is set unless
 	// the request arrived on a loopback address.
 	SecureCookies bool
+	// SeparateMetrics keeps GET /metrics off the API listener (the caller
+	// serves MetricsHandler on an internal address instead).
+	SeparateMetrics bool
 }
 
 // Server is the HTTP API.
 type Server struct {
-	db         *postgres.DB
-	keys       func() *auth.KeySet
-	issuer     *auth.Issuer
-	verifier   *auth.CachingVerifier
-	operators  *auth.Verifier
-	limiter    *ratelimit.Limiter
-	throttle   *ratelimit.LoginThrottle
-	log        *slog.Logger
-	cfg        Config
-	principals *principalCache
-	metrics    *metrics
-	routes     []Route
-	mux        *http.ServeMux
-	now        func() time.Time
+	db             *postgres.DB
+	keys           func() *auth.KeySet
+	issuer         *auth.Issuer
+	verifier       *auth.CachingVerifier
+	operators      *auth.Verifier
+	limiter        *ratelimit.Limiter
+	throttle       *ratelimit.LoginThrottle
+	log            *slog.Logger
+	cfg            Config
+	principals     *principalCache
+	metrics        *metrics
+	metricsHandler http.Handler
+	routes         []Route
+	mux            *http.ServeMux
+	now            func() time.Time
 }
 
 // Deps are the server's collaborators. Limiter and Throttle may be nil
@@ -104,7 +108,10 @@ func NewServer(d Deps, cfg Config) *Server {
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
 	}
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	s.metricsHandler = promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})
+	if !cfg.SeparateMetrics {
+		s.mux.Handle("GET /metrics", s.metricsHandler)
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: "/problems/not-found", Title: "Not found", Status: http.StatusNotFound,
 			Detail: "No such route.", Instance: r.URL.Path})
@@ -115,6 +122,10 @@ func NewServer(d Deps, cfg Config) *Server {
 // Handler returns the root handler: request ids, client address, access log
 // and panic recovery around the router.
 func (s *Server) Handler() http.Handler { return s.base(s.mux) }
+
+// MetricsHandler serves the Prometheus metrics (also at GET /metrics on the
+// API unless Config.SeparateMetrics).
+func (s *Server) MetricsHandler() http.Handler { return s.metricsHandler }
 
 // Routes returns the route table: the isolation matrix enumerates it.
 func (s *Server) Routes() []Route { return s.routes }

@@ -137,10 +137,12 @@ Environment:
   TENANTD_DATA             data directory: embedded cluster in pg/, master.key (default ./var)
   DATABASE_URL             application login role; unset = embedded PostgreSQL cluster
   MIGRATE_DATABASE_URL     superuser URL used to migrate (serve migrates first when set)
-  REDIS_URL                Redis for distributed rate limits (unset = none)
+  REDIS_URL                Redis for distributed rate limits (unset: a private redis-server
+                           on the embedded default, none with DATABASE_URL)
   TENANTD_MASTER_KEY       base64 32-byte key sealing signing keys (default: file $TENANTD_DATA/master.key)
   TENANTD_TRUSTED_PROXIES  comma-separated CIDRs whose X-Forwarded-For is trusted
   TENANTD_ISSUER           token issuer (default tenantd)
+  TENANTD_METRICS_ADDR     serve /metrics only on this internal address
   TENANTD_LOG_LEVEL        debug, info, warn or error (default info)
   TENANTD_DEMO             1 provisions the demo tenants acme and globex
 

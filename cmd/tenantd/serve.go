@@ -32,6 +32,7 @@ const (
 // serveConfig is serve's configuration from the environment.
 type serveConfig struct {
 	addr           string
+	metricsAddr    string
 	databaseURL    string
 	migrateURL     string
 	redisURL       string
@@ -43,6 +44,7 @@ type serveConfig struct {
 func loadServeConfig(c *cli) (serveConfig, error) {
 	cfg := serveConfig{
 		addr:        c.config("TENANTD_ADDR", "127.0.0.1:8080"),
+		metricsAddr: c.config("TENANTD_METRICS_ADDR", ""),
 		databaseURL: c.config("DATABASE_URL", ""),
 		migrateURL:  c.config("MIGRATE_DATABASE_URL", ""),
 		redisURL:    c.config("REDIS_URL", ""),
@@ -186,7 +188,17 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	reg := prometheus.NewRegistry() // package http registers its metrics and the Go and process collectors
 	handler := api.NewServer(api.Deps{
 		DB: db, Keys: ring.Keys, Limiter: limiter, Throttle: throttle, Logger: log, Registry: reg,
-	}, api.Config{Issuer: cfg.issuer, TrustedProxies: cfg.trustedProxies})
+	}, api.Config{Issuer: cfg.issuer, TrustedProxies: cfg.trustedProxies, SeparateMetrics: cfg.metricsAddr != ""})
+	if cfg.metricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("TENANTD_METRICS_ADDR: %w", err)
+		}
+		msrv := &http.Server{Handler: handler.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go msrv.Serve(mln)
+		defer msrv.Close()
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	srv := &http.Server{
 		Handler:           handler.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
