@@ -1,6 +1,7 @@
 package http
 
 import (
+	"github.com/google/uuid"
 	"net/http"
 
 	"github.com/tenantd/tenantd"
@@ -35,14 +36,7 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, c *call) er
 // putMember: PUT /v1/workspaces/{id}/members/{user_id} {"role"}: 201 for a
 // new membership, 200 for a changed (or unchanged) one.
 func (s *Server) putMember(w http.ResponseWriter, r *http.Request, c *call) error {
-	ws, role, err := reachWorkspace(r, c.p)
-	if err != nil {
-		return err
-	}
-	if role != tenantd.WorkspaceManager {
-		return errNotManager()
-	}
-	user, err := pathID(r, "user_id", "user")
+	ws, user, err := managedMembership(r, c)
 	if err != nil {
 		return err
 	}
@@ -69,14 +63,7 @@ func (s *Server) putMember(w http.ResponseWriter, r *http.Request, c *call) erro
 
 // deleteMember: DELETE /v1/workspaces/{id}/members/{user_id}.
 func (s *Server) deleteMember(w http.ResponseWriter, r *http.Request, c *call) error {
-	ws, role, err := reachWorkspace(r, c.p)
-	if err != nil {
-		return err
-	}
-	if role != tenantd.WorkspaceManager {
-		return errNotManager()
-	}
-	user, err := pathID(r, "user_id", "user")
+	ws, user, err := managedMembership(r, c)
 	if err != nil {
 		return err
 	}
@@ -85,4 +72,18 @@ func (s *Server) deleteMember(w http.ResponseWriter, r *http.Request, c *call) e
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// managedMembership is the workspace and user of a membership route, once
+// the caller is known to manage that workspace (a manager, owner or admin).
+func managedMembership(r *http.Request, c *call) (ws, user uuid.UUID, err error) {
+	ws, role, err := reachWorkspace(r, c.p)
+	if err != nil {
+		return uuid.Nil, uuid.Nil, err
+	}
+	if role != tenantd.WorkspaceManager {
+		return uuid.Nil, uuid.Nil, errNotManager()
+	}
+	user, err = pathID(r, "user_id", "user")
+	return ws, user, err
 }
