@@ -1,8 +1,9 @@
 package http
 
 import (
-	"github.com/google/uuid"
 	"net/http"
+
+	"github.com/google/uuid"
 
 	"github.com/tenantd/tenantd"
 )
