@@ -156,41 +156,33 @@ func (s *Server) authenticate(r *http.Request) (*tenantd.Principal, bool, error)
 
 // rejectForeignTenant refuses a request that names a tenant other than
 // its token's in the X-Tenant-ID header, a tenant_id query parameter or a
-// top-level tenant_id JSON field.
-func rejectForeignTenant(r *http.Request, tenant uuid.UUID) (*http.Request, error) {
+// top-level tenant_id field of its JSON body.
+func rejectForeignTenant(r *http.Request, tenant uuid.UUID, body []byte) error {
 	named := func(v string) bool { return v != "" && !strings.EqualFold(strings.TrimSpace(v), tenant.String()) }
 	deny := &authError{code: tenantd.EFORBIDDEN, flag: tenantd.FlagTenantMismatch, tenant: tenant}
 	for _, v := range r.Header.Values("X-Tenant-ID") {
 		if named(v) {
 			deny.reason = "X-Tenant-ID names another tenant"
-			return r, deny
+			return deny
 		}
 	}
 	for _, v := range r.URL.Query()["tenant_id"] {
 		if named(v) {
 			deny.reason = "tenant_id query parameter names another tenant"
-			return r, deny
+			return deny
 		}
 	}
-	if r.Body == nil || r.ContentLength == 0 || r.Method == http.MethodGet {
-		return r, nil
-	}
-	body, err := readBody(r, maxBodyBytes)
-	if err != nil {
-		return r, err
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
 	var fields map[string]json.RawMessage
-	if json.Unmarshal(body, &fields) == nil {
+	if len(body) > 0 && json.Unmarshal(body, &fields) == nil {
 		if raw, ok := fields["tenant_id"]; ok {
 			var v string
 			if json.Unmarshal(raw, &v) != nil || named(v) || v == "" {
 				deny.reason = "tenant_id field names another tenant"
-				return r, deny
+				return deny
 			}
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // rateLimit applies the tenant's API rate limit (plan default or operator
@@ -243,9 +235,12 @@ func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, rt Route) {
 	}
 	req := requestInfo(r)
 	p, fromCookie, err := s.authenticate(r)
+	var body []byte // read once: checked here, handed to the handler (again on a retry)
 	if err == nil {
 		stateOf(r.Context()).tenantID = p.TenantID.String()
-		r, err = rejectForeignTenant(r, p.TenantID)
+		if body, err = readBody(r, maxBodyBytes); err == nil {
+			err = rejectForeignTenant(r, p.TenantID, body)
+		}
 	}
 	if err == nil && fromCookie {
 		err = checkCSRF(r)
@@ -256,11 +251,6 @@ func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, rt Route) {
 	}
 	c := &call{p: p, scope: scopeFor(p, req), req: req}
 	if err := s.rateLimit(w, r, p); err != nil {
-		s.fail(w, r, c, err)
-		return
-	}
-	body, err := readBody(r, maxBodyBytes)
-	if err != nil {
 		s.fail(w, r, c, err)
 		return
 	}
