@@ -56,6 +56,11 @@ func MainDurable(m *testing.M) {
 }
 
 func run(m *testing.M, overrides map[string]string) int {
+	if fuzzWorker() {
+		// A fuzz worker runs only fuzz targets and is killed when the
+		// fuzzing ends: a cluster started here would be left behind.
+		return m.Run()
+	}
 	dir, err := os.MkdirTemp("", "pgtest-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pgtest:", err)
@@ -200,3 +205,13 @@ func dbName(s string) string {
 }
 
 func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// fuzzWorker reports whether this process is a `go test -fuzz` worker.
+func fuzzWorker() bool {
+	for _, a := range os.Args {
+		if strings.HasPrefix(a, "-test.fuzzworker") {
+			return true
+		}
+	}
+	return false
+}
