@@ -337,11 +337,7 @@ func auditLimit(q map[string]string) (int, error) {
 	if !ok {
 		return 0, nil
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > postgres.MaxAuditPage {
-		return 0, tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "limit" must be an integer from 1 to %d.`, postgres.MaxAuditPage)
-	}
-	return n, nil
+	return parseLimit(v)
 }
 
 func nullString(s string) *string {

@@ -54,6 +54,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 
+	tenant, err := s.db.TenantBySlug(ctx, slug)
+	if err != nil && tenantd.ErrorCode(err) != tenantd.ENOTFOUND {
+		return err
+	}
 	acctKey, ipKey := "acct:"+slug+":"+email, "ip:"+req.IP
 	if s.throttle != nil {
 		wait, err := s.throttle.Check(ctx, acctKey, ipKey)
@@ -63,15 +67,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 			return &tenantd.Error{Code: tenantd.EUNAVAILABLE, Message: "Login is temporarily unavailable.", RetryAfter: 5 * time.Second, Cause: err}
 		}
 		if wait > 0 {
-			s.loginFailed(ctx, slug, email, req, "throttled", false)
+			s.loginFailed(ctx, tenant, slug, email, req, "throttled", false)
 			return &tenantd.Error{Code: tenantd.ERATELIMIT, Message: "Too many failed logins; try again later.", RetryAfter: wait}
 		}
 	}
 
-	tenant, err := s.db.TenantBySlug(ctx, slug)
-	if err != nil && tenantd.ErrorCode(err) != tenantd.ENOTFOUND {
-		return err
-	}
 	var user *postgres.LoginUser
 	if tenant != nil {
 		if user, err = s.db.UserForLogin(ctx, tenant.ID, email, req); err != nil {
@@ -100,7 +100,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		reason = "user " + user.Status
 	}
 	if reason != "" {
-		s.loginFailed(ctx, slug, email, req, reason, true)
+		s.loginFailed(ctx, tenant, slug, email, req, reason, true)
 		return errLoginFailed
 	}
 	if s.throttle != nil {
@@ -116,14 +116,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 }
 
 // loginFailed records a failed login: in the tenant's log when the tenant
-// exists, else as a platform security event; flagged once failures repeat.
-func (s *Server) loginFailed(ctx context.Context, slug, email string, req tenantd.RequestInfo, reason string, count bool) {
+// exists (tenant non-nil), else as a platform security event; flagged once
+// failures repeat.
+func (s *Server) loginFailed(ctx context.Context, tenant *tenantd.Tenant, slug, email string, req tenantd.RequestInfo, reason string, count bool) {
 	ctx = context.WithoutCancel(ctx)
 	failures := 0
 	if count && s.throttle != nil {
 		failures, _ = s.throttle.Failure(ctx, "acct:"+slug+":"+email, "ip:"+req.IP)
 	}
-	tenant, _ := s.db.TenantBySlug(ctx, slug)
 	if tenant == nil {
 		if err := s.db.RecordSecurityEvent(ctx, "auth.login.failed", reason, req); err != nil {
 			logger(ctx).Error("record security event", "err", err)

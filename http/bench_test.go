@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	nethttp "net/http"
 	"net/http/httptest"
 	"testing"
 )
@@ -10,38 +11,14 @@ import (
 // that does nothing, without the network.
 func BenchmarkMiddleware(b *testing.B) {
 	a, token := benchApp(b)
-	h := a.srv.TrivialTenantHandler()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			r := httptest.NewRequest("GET", "/bench", nil)
-			r.Header.Set("Authorization", "Bearer "+token)
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
-			if w.Code != 204 {
-				b.Fatalf("status %d %s", w.Code, w.Body)
-			}
-		}
-	})
+	benchGet(b, a.srv.TrivialTenantHandler(), "/bench", token, 204)
 }
 
 // BenchmarkMe is GET /v1/me end to end in-process: the flow plus one
 // database round trip (context, session guard, query, commit).
 func BenchmarkMe(b *testing.B) {
 	a, token := benchApp(b)
-	h := a.srv.Handler()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			r := httptest.NewRequest("GET", "/v1/me", nil)
-			r.Header.Set("Authorization", "Bearer "+token)
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
-			if w.Code != 200 {
-				b.Fatalf("status %d %s", w.Code, w.Body)
-			}
-		}
-	})
+	benchGet(b, a.srv.Handler(), "/v1/me", token, 200)
 }
 
 func benchApp(b *testing.B) (*app, string) {
@@ -49,4 +26,21 @@ func benchApp(b *testing.B) (*app, string) {
 	acme := a.newTenant("enterprise")
 	a.sql(`UPDATE tenants SET features = '{"api_rate_limit":{"rate":100000000,"period_seconds":1,"burst":100000000}}' WHERE id = $1`, acme.ID)
 	return a, acme.Token
+}
+
+// benchGet sends GET path with the token through h from parallel
+// goroutines, failing on any other status than want.
+func benchGet(b *testing.B, h nethttp.Handler, path, token string, want int) {
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r := httptest.NewRequest("GET", path, nil)
+			r.Header.Set("Authorization", "Bearer "+token)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != want {
+				b.Fatalf("status %d %s", w.Code, w.Body)
+			}
+		}
+	})
 }

@@ -70,14 +70,21 @@ func named(err error) error {
 func listPage(r *http.Request) (postgres.Page, error) {
 	q := r.URL.Query()
 	p := postgres.Page{Cursor: q.Get("cursor")}
+	var err error
 	if v, ok := q["limit"]; ok {
-		n, err := strconv.Atoi(v[0])
-		if err != nil || n < 1 || n > postgres.MaxPage {
-			return p, tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "limit" must be an integer between 1 and %d.`, postgres.MaxPage)
-		}
-		p.Limit = n
+		p.Limit, err = parseLimit(v[0])
 	}
-	return p, nil
+	return p, err
+}
+
+// parseLimit reads a page size: an integer from 1 to postgres.MaxPage, else
+// a 400.
+func parseLimit(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > postgres.MaxPage {
+		return 0, tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "limit" must be an integer from 1 to %d.`, postgres.MaxPage)
+	}
+	return n, nil
 }
 
 // itemsPage is one page of a list: next_cursor is null after the last.

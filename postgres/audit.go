@@ -18,12 +18,6 @@ import (
 // tenant in every query. Both are themselves audited, in the same
 // transaction as the read: callers cannot forget it.
 
-// Page sizes of ListAuditEvents.
-const (
-	DefaultAuditPage = DefaultPage
-	MaxAuditPage     = MaxPage
-)
-
 // AuditFilter selects audit events. Empty fields do not filter.
 type AuditFilter struct {
 	// Action is an exact action ("auth.login.failed") or a prefix ending
@@ -36,7 +30,7 @@ type AuditFilter struct {
 	Since      *time.Time // inclusive
 	Until      *time.Time // exclusive
 
-	// Limit is the page size of ListAuditEvents: 0 means DefaultAuditPage.
+	// Limit is the page size of ListAuditEvents: 0 means DefaultPage.
 	Limit int
 	// Cursor is the next cursor of the previous page of ListAuditEvents.
 	Cursor string
@@ -61,8 +55,8 @@ func (f *AuditFilter) Validate() error {
 	if f.Since != nil && f.Until != nil && !f.Since.Before(*f.Until) {
 		return bad(`Parameter "since" must be before "until".`)
 	}
-	if f.Limit < 0 || f.Limit > MaxAuditPage {
-		return bad(`Parameter "limit" must be between 1 and %d.`, MaxAuditPage)
+	if _, err := pageSize(f.Limit); err != nil {
+		return err
 	}
 	if _, err := decodeAuditCursor(f.Cursor); err != nil {
 		return err
@@ -192,10 +186,7 @@ func (db *DB) ListAuditEvents(ctx context.Context, s Scope, f AuditFilter) (item
 	if err := f.Validate(); err != nil {
 		return nil, "", err
 	}
-	limit := f.Limit
-	if limit == 0 {
-		limit = DefaultAuditPage
-	}
+	limit, _ := pageSize(f.Limit) // checked by Validate
 	before, _ := decodeAuditCursor(f.Cursor)
 	var cursor any
 	if before > 0 {

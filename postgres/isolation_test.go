@@ -92,11 +92,8 @@ func TestFailClosedWithoutTenantContext(t *testing.T) {
 	if _, err := app.Exec(ctx, `DELETE FROM workspace_members`); err != nil {
 		t.Fatal(err) // allowed statement, but must touch nothing
 	}
-	var names []string
-	r, _ := adminConn(t, env).Query(ctx, `SELECT name FROM workspaces WHERE tenant_id = $1`, a)
-	names, _ = pgx.CollectRows(r, pgx.RowTo[string])
-	if len(names) != 1 || names[0] != "Alpha" {
-		t.Fatalf("tenant A's workspaces changed: %v", names)
+	if names := workspaceNames(t, env, a); len(names) != 1 || names[0] != "Alpha" {
+		t.Fatalf("tenant A's workspaces changed: %v", workspaceNames(t, env, a))
 	}
 }
 
@@ -283,11 +280,8 @@ func TestNoContextLeaksAcrossPooledTransactions(t *testing.T) {
 			t.Fatalf("after %s: %v", name, err)
 		}
 	}
-	var names []string
-	r, _ := adminConn(t, env).Query(ctx, `SELECT name FROM workspaces WHERE tenant_id = $1`, a)
-	names, _ = pgx.CollectRows(r, pgx.RowTo[string])
-	if len(names) != 1 || names[0] != "A1" {
-		t.Fatalf("a rolled-back write of A persisted: %v", names)
+	if names := workspaceNames(t, env, a); len(names) != 1 || names[0] != "A1" {
+		t.Fatalf("a rolled-back write of A persisted: %v", workspaceNames(t, env, a))
 	}
 }
 

@@ -68,3 +68,18 @@ func createWorkspace(t testing.TB, db *postgres.DB, tenant uuid.UUID, name strin
 	}
 	return id
 }
+
+// workspaceNames are the names of a tenant's workspaces, read as the
+// superuser: what is really stored.
+func workspaceNames(t testing.TB, env *testenv.Env, tenant uuid.UUID) []string {
+	t.Helper()
+	rows, err := adminConn(t, env).Query(context.Background(), `SELECT name FROM workspaces WHERE tenant_id = $1 ORDER BY name`, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
