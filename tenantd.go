@@ -129,9 +129,7 @@ type RequestInfo struct {
 type Principal struct {
 	TenantID   uuid.UUID
 	TenantSlug string
-	TenantName string
 	UserID     uuid.UUID
-	Email      string
 	SessionID  uuid.UUID
 	Role       string
 	// Workspaces maps each workspace a member belongs to onto their

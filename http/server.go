@@ -130,9 +130,6 @@ func (s *Server) MetricsHandler() http.Handler { return s.metricsHandler }
 // Routes returns the route table: the isolation matrix enumerates it.
 func (s *Server) Routes() []Route { return s.routes }
 
-// Invalidate drops a session from this instance's principal cache.
-func (s *Server) Invalidate(sessionKey string) { s.principals.drop(sessionKey) }
-
 func (s *Server) base(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()

@@ -22,8 +22,8 @@ type PrincipalState struct {
 }
 
 const loadPrincipalSQL = `
-SELECT t.slug, t.name, t.status,
-       u.id IS NOT NULL, coalesce(u.email, ''), coalesce(u.role, ''), coalesce(u.status, ''),
+SELECT t.slug, t.status,
+       u.id IS NOT NULL, coalesce(u.role, ''), coalesce(u.status, ''),
        coalesce(s.revoked_at IS NULL AND s.expires_at > now(), false),
        coalesce(t.features -> 'api_rate_limit', p.features -> 'api_rate_limit', '{}'),
        coalesce((SELECT jsonb_object_agg(m.workspace_id, m.role) FROM workspace_members m
@@ -54,7 +54,7 @@ func (db *DB) LoadPrincipal(ctx context.Context, tenant, user, session uuid.UUID
 			}
 			var rlRaw []byte
 			var ws map[string]string
-			if err := rows.Scan(&p.TenantSlug, &p.TenantName, &st.TenantStatus, &st.UserFound, &p.Email,
+			if err := rows.Scan(&p.TenantSlug, &st.TenantStatus, &st.UserFound,
 				&p.Role, &st.UserStatus, &st.SessionLive, &rlRaw, &ws); err != nil {
 				return err
 			}

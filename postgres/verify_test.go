@@ -83,7 +83,7 @@ func TestRoleProblemsRefuseDangerousRoles(t *testing.T) {
 		if _, err := admin.Exec(ctx, strings.Replace(c.setup, "%s", role, 1)); err != nil {
 			t.Fatal(err)
 		}
-		db, err := postgres.Open(ctx, testenv.WithUser(env.AppURL, role), postgres.Options{MaxConns: 1})
+		db, err := postgres.Open(ctx, postgres.WithUser(env.AppURL, role), postgres.Options{MaxConns: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -163,15 +163,15 @@ func (b *bench) setup(ctx context.Context) error {
 		}
 	}
 	opts := postgres.Options{MaxConns: int32(b.cfg.conc) + 4}
-	if b.app, err = postgres.Open(ctx, withUser(b.adminURL, "tenantd_bench_app"), opts); err != nil {
+	if b.app, err = postgres.Open(ctx, postgres.WithUser(b.adminURL, "tenantd_bench_app"), opts); err != nil {
 		return err
 	}
-	if b.bypass, err = postgres.Open(ctx, withUser(b.adminURL, "tenantd_bench_bypass"), opts); err != nil {
+	if b.bypass, err = postgres.Open(ctx, postgres.WithUser(b.adminURL, "tenantd_bench_bypass"), opts); err != nil {
 		return err
 	}
 	// The ceiling connects as the BYPASSRLS role: as the application role,
 	// forced RLS without SET LOCAL would return no rows at all.
-	pc, err := pgxpool.ParseConfig(withUser(b.adminURL, "tenantd_bench_bypass"))
+	pc, err := pgxpool.ParseConfig(postgres.WithUser(b.adminURL, "tenantd_bench_bypass"))
 	if err != nil {
 		return err
 	}
@@ -224,7 +224,6 @@ func (b *bench) close() {
 	b.bypass.Close()
 }
 
-func withUser(conn, user string) string { return postgres.WithUser(conn, user) }
 
 var passwordHash = func() string {
 	h, err := auth.HashPassword("bench password")

@@ -72,7 +72,7 @@ func openEmbedded(ctx context.Context, c *cli, shared bool) (*embedded, error) {
 	}
 	e.cluster = cl
 	e.superURL = cl.SuperuserURL(embeddedDBName)
-	e.appURL = withUser(e.superURL, embeddedRole)
+	e.appURL = postgres.WithUser(e.superURL, embeddedRole)
 	if err := e.bootstrap(ctx); err != nil {
 		e.stop()
 		return nil, err
@@ -224,9 +224,6 @@ func socketURL(user, host string, port int) string {
 	}
 	return u.String()
 }
-
-// withUser is postgres.WithUser.
-func withUser(conn, user string) string { return postgres.WithUser(conn, user) }
 
 func readPort(path string) int {
 	b, err := os.ReadFile(path)

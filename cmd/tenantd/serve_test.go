@@ -240,7 +240,7 @@ func TestExternalDatabase(t *testing.T) {
 	if err := postgres.EnsureLoginRole(ctx, super, "cmd_test_app", ""); err != nil {
 		t.Fatal(err)
 	}
-	env["DATABASE_URL"] = withUser(super, "cmd_test_app")
+	env["DATABASE_URL"] = postgres.WithUser(super, "cmd_test_app")
 
 	code, out, errOut := runCmd(t, env, "tenant", "create", "--slug", "initech", "--name", "Initech", "--plan", "pro",
 		"--owner-email", "Boss@Initech.example", "--owner-password", "a long enough password", "--json")

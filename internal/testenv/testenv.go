@@ -35,7 +35,7 @@ func New(t testing.TB) *Env {
 	name := pgtest.NewDatabase(t, tmpl)
 	c := pgtest.Cluster(t)
 	admin := c.SuperuserURL(name)
-	env := &Env{Name: name, AdminURL: admin, AppURL: WithUser(admin, AppRole)}
+	env := &Env{Name: name, AdminURL: admin, AppURL: postgres.WithUser(admin, AppRole)}
 	db, err := postgres.Open(context.Background(), env.AppURL, postgres.Options{MaxConns: 8})
 	if err != nil {
 		t.Fatalf("testenv: open: %v", err)
@@ -45,5 +45,3 @@ func New(t testing.TB) *Env {
 	return env
 }
 
-// WithUser is postgres.WithUser, for tests.
-func WithUser(conn, user string) string { return postgres.WithUser(conn, user) }
