@@ -224,7 +224,6 @@ func (b *bench) close() {
 	b.bypass.Close()
 }
 
-
 var passwordHash = func() string {
 	h, err := auth.HashPassword("bench password")
 	if err != nil {

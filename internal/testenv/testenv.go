@@ -44,4 +44,3 @@ func New(t testing.TB) *Env {
 	env.DB = db
 	return env
 }
-
