@@ -20,7 +20,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// Tenant roles (SPEC §8). RoleSystem is never a user's role: it is the role
+// Tenant roles. RoleSystem is never a user's role: it is the role
 // the server itself acts with for provisioning and login bookkeeping.
 const (
 	RoleOwner  = "owner"
@@ -29,7 +29,7 @@ const (
 	RoleSystem = "system"
 )
 
-// Workspace roles (SPEC §8).
+// Workspace roles.
 const (
 	WorkspaceManager = "manager"
 	WorkspaceEditor  = "editor"

@@ -9,7 +9,7 @@
 //     exist) and hand out refresh tokens made by [NewSecret].
 //   - The authentication middleware calls [Verifier.Verify] (or a
 //     [CachingVerifier]) on every request, then checks the session and the
-//     user against the database (SPEC §1 step 4): a verified token is not
+//     user against the database (request flow step 4, docs/architecture.md): a verified token is not
 //     proof that its session is still alive.
 //   - cmd/tenantd builds a [KeyRing] over a [KeyStore], refreshes it
 //     periodically and gives its Keys method to the Issuer, the Verifier and

@@ -10,7 +10,7 @@ import (
 
 // DefaultTTL is the lifetime of an access token when Issuer.TTL is zero.
 // Short, because a refresh token gets a new one; revocation is checked on
-// every request anyway (SPEC §1 step 4).
+// every request anyway (request flow step 4, docs/architecture.md).
 const DefaultTTL = 15 * time.Minute
 
 // Issuer signs access tokens with the active key of its key set. Called only

@@ -14,7 +14,7 @@ import (
 	"github.com/tenantd/tenantd/postgres"
 )
 
-// auditRoutes are the audit log's routes (SPEC §4). The queries are in
+// auditRoutes are the audit log's routes. The queries are in
 // postgres/audit.go and postgres/securityview.go; reading and exporting are
 // themselves audited there, in the same transaction as the read.
 func (s *Server) auditRoutes() []Route {

@@ -19,7 +19,7 @@ import (
 	"github.com/tenantd/tenantd/ratelimit"
 )
 
-// The request flow of SPEC §1, one small named step each, in this order:
+// The request flow (docs/architecture.md), one small named step each, in this order:
 //
 //	1. extractToken        Authorization: Bearer, or the console cookie
 //	2. verifyToken         signature, algorithm, kid, iss, aud, exp/nbf/iat

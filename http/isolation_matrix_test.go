@@ -28,7 +28,7 @@ import (
 // The isolation matrix walks the server's own route table, so a route added
 // later is covered (or fails this test) without anyone editing it. Two
 // tenants hold data; tenant B attacks tenant A on every route in every way
-// SPEC §1 names, and A's rows, B's audit log and every response are checked.
+// the request flow must refuse, and A's rows, B's audit log and every response are checked.
 
 // holder is a tenant with the data the matrix aims at.
 type holder struct {

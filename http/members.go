@@ -8,7 +8,7 @@ import (
 	"github.com/tenantd/tenantd"
 )
 
-// Workspace members (SPEC §8): anyone who reaches a workspace sees its
+// Workspace members: anyone who reaches a workspace sees its
 // members; its managers (and the tenant's owners and admins) change them.
 // Editors and viewers get 403; a member of another workspace 404.
 

@@ -1,5 +1,5 @@
 // Package http is tenantd's HTTP API: routing, the seven-step request flow
-// of SPEC §1 (flow.go), handlers, and RFC 9457 problem details
+// of the request flow (flow.go, docs/architecture.md), handlers, and RFC 9457 problem details
 // (problem.go). It reaches tenant data only through postgres.DB's door.
 package http
 

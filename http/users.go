@@ -14,8 +14,8 @@ import (
 	"github.com/tenantd/tenantd/postgres"
 )
 
-// organisationRoutes are the users, workspaces and roles routes (SPEC §6,
-// §8). Handlers: users.go, workspaces.go, members.go, usage.go. SQL:
+// organisationRoutes are the users, workspaces and roles routes.
+// Handlers: users.go, workspaces.go, members.go, usage.go. SQL:
 // postgres/org*.go. Every write is audited by the database's row triggers
 // in the write's own transaction; the handlers add no event for them.
 func (s *Server) organisationRoutes() []Route {

@@ -12,7 +12,7 @@ import (
 	"github.com/tenantd/tenantd/postgres"
 )
 
-// Workspaces (SPEC §8). Owners and admins reach every workspace and alone
+// Workspaces. Owners and admins reach every workspace and alone
 // create, rename and delete them. A member reaches only the workspaces they
 // belong to; any other answers 404, exactly like an id that does not exist.
 // The database enforces the same with its own policies (postgres/org.go).

@@ -13,7 +13,7 @@ import (
 	"github.com/tenantd/tenantd"
 )
 
-// Reading and exporting a tenant's audit log (SPEC §4). Both run through
+// Reading and exporting a tenant's audit log. Both run through
 // the door under the caller's tenant context and, besides RLS, name the
 // tenant in every query. Both are themselves audited, in the same
 // transaction as the read: callers cannot forget it.

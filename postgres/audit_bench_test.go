@@ -13,7 +13,7 @@ import (
 	"github.com/tenantd/tenantd/postgres"
 )
 
-// The cost of the audit event of a write (SPEC §4, issue target: at most 5%
+// The cost of the audit event of a write (target: at most 5%
 // of throughput and no extra round trip). The same UPDATE of a workspace
 // through db.Run runs against two databases of the same cluster in the same
 // run: one as migrated, where the row trigger records the event (and

@@ -7,7 +7,7 @@ import (
 
 // Directory maps a tenant to the database ("cell") that holds its rows.
 // Today every tenant lives in the shared cell; callers ask the directory
-// anyway, so placing large or regional tenants in dedicated cells (SPEC §10)
+// anyway, so placing large or regional tenants in dedicated cells
 // changes this file and no caller.
 type Directory struct {
 	shared *pgxpool.Pool

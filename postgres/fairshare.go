@@ -10,8 +10,8 @@ import (
 )
 
 // fairShare caps how many pooled connections one tenant may hold at once,
-// so one noisy tenant cannot take the whole shared pool and slow the others
-// (SPEC §7). A tenant over its share waits for one of its own connections,
+// so one noisy tenant cannot take the whole shared pool and slow the others.
+// A tenant over its share waits for one of its own connections,
 // never for another tenant's.
 type fairShare struct {
 	max   int

@@ -9,7 +9,7 @@ import (
 	"github.com/tenantd/tenantd"
 )
 
-// The tenant's own organisation (SPEC §6, §8): users and invitations
+// The tenant's own organisation: users and invitations
 // (org_users.go), workspaces and their members (org_workspaces.go), usage
 // and the access review (org_review.go).
 //

@@ -9,7 +9,7 @@ import (
 	"github.com/tenantd/tenantd"
 )
 
-// Usage is a tenant's use of its limits (SPEC §6). A nil limit means the
+// Usage is a tenant's use of its limits. A nil limit means the
 // tenant has none.
 type Usage struct {
 	Workspaces, Users                            int
@@ -92,7 +92,7 @@ SELECT u.id, u.email, u.role, u.status, u.created_at, u.updated_at, r.id, r.name
  ORDER BY u.email, r.name, r.id`
 
 // AccessReview reports who can reach which workspace, and why, for the
-// periodic access review (SPEC §8). The report is recorded as an
+// periodic access review. The report is recorded as an
 // access_review.exported event (with format, the number of users and of
 // grants) in the same transaction. For owners and admins (the handler
 // checks).

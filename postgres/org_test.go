@@ -24,7 +24,7 @@ func isMissing(err error, kind string, id uuid.UUID) bool {
 	return errors.As(err, &m) && m.Kind == kind && m.ID == id && tenantd.ErrorCode(err) == tenantd.ENOTFOUND
 }
 
-// The database enforces SPEC §8 on its own: storage functions called
+// The database enforces the workspace roles on its own: storage functions called
 // directly with a member's scope (no handler, no Go-side filter) read and
 // change only what the member's workspace roles allow.
 func TestWorkspacePolicyWithoutHandlerChecks(t *testing.T) {

@@ -37,7 +37,7 @@ END
 $$;
 -- +goose StatementEnd
 
--- On Citus, SET LOCAL reaches the workers only with this setting (FACTS.md);
+-- On Citus, SET LOCAL reaches the workers only with this setting (docs/decisions/0001-set-local-tenant-context.md);
 -- on plain PostgreSQL it is an unknown custom setting and ignored.
 ALTER ROLE tenantd_app SET citus.propagate_set_commands = 'local';
 

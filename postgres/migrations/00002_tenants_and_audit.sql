@@ -191,7 +191,7 @@ CREATE TRIGGER audit_row AFTER UPDATE ON tenants
     FOR EACH ROW EXECUTE FUNCTION app.audit_row('tenant', 'id');
 
 -- Exact usage counters, kept by triggers under a row lock so that no burst of
--- parallel creates can overshoot a limit (SPEC §6).
+-- parallel creates can overshoot a limit.
 CREATE TABLE tenant_usage (
     tenant_id  uuid PRIMARY KEY REFERENCES tenants (id),
     workspaces integer NOT NULL DEFAULT 0 CHECK (workspaces >= 0),

@@ -1,5 +1,5 @@
 -- Workspaces and their members. Besides the tenant policy, restrictive
--- policies make the database itself enforce SPEC §8: a member reaches only
+-- policies make the database itself enforce workspace roles: a member reaches only
 -- the workspaces they belong to, and only owners and admins create, rename
 -- or delete workspaces; managers manage members. The reachable workspace ids
 -- come from transaction settings, so no policy has a subquery.

@@ -1,4 +1,4 @@
--- The session check of the request flow (SPEC §1 step 4), inside every
+-- The session check of the request flow (request flow step 4, docs/architecture.md), inside every
 -- transaction of a user's request, in its first round trip: the session is
 -- live, the user active with the role the server believes, the tenant
 -- active, and the user's workspace roles the ones the server set. The
