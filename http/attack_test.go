@@ -199,3 +199,37 @@ func TestAttackPagination(t *testing.T) {
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// TestAttackNilUUID sends the nil UUID (and the max UUID) in every path id of
+// every tenant route: each must answer like any unknown id, a 404 (or a 4xx
+// that the route gives every unknown id), never a 5xx, and change nothing.
+func TestAttackNilUUID(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	victim := a.populate(a.newTenant("enterprise"), "niluuid")
+	for _, rt := range a.srv.Routes() {
+		if rt.Access != api.Tenant || !pathParam.MatchString(rt.Pattern) {
+			continue
+		}
+		for _, id := range []string{uuid.Nil.String(), "ffffffff-ffff-ffff-ffff-ffffffffffff"} {
+			t.Run(rt.Method+" "+rt.Pattern+" "+id[:4], func(t *testing.T) {
+				sub := *a
+				sub.t = t
+				path := pathParam.ReplaceAllString(rt.Pattern, id)
+				var body any
+				if schema := requestSchema(rt.Method, rt.Pattern); schema != nil {
+					body = sampleBody(schema, "nil-"+uuid.NewString()[:8], map[string]string{
+						"user_id": victim.Users[0].String(), "workspace_id": victim.Workspaces[0].String()})
+				}
+				counts := sub.rowCounts()
+				res := sub.do(rt.Method, path, sub.freshToken(victim.tenant), body)
+				if res.Status != 404 {
+					t.Errorf("%s %s: got %d, want 404: %.300s", rt.Method, path, res.Status, res.Body)
+				}
+				if after := sub.rowCounts(); !reflect.DeepEqual(counts, after) {
+					t.Errorf("%s %s: rows changed: %v -> %v", rt.Method, path, counts, after)
+				}
+			})
+		}
+	}
+}

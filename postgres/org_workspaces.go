@@ -64,7 +64,7 @@ func (db *DB) ListWorkspaces(ctx context.Context, s Scope, p Page, only []uuid.U
 // GetWorkspace returns one live workspace the caller reaches. MissingID
 // when there is none (or the policy hides it).
 func (db *DB) GetWorkspace(ctx context.Context, s Scope, id uuid.UUID) (*tenantd.Workspace, error) {
-	return db.oneWorkspace(ctx, s, id, Statement{
+	return db.oneWorkspace(ctx, s, missing("workspace", id), Statement{
 		SQL:  `SELECT ` + workspaceColumns + ` FROM workspaces WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`,
 		Args: []any{s.TenantID, id},
 	})
@@ -74,7 +74,7 @@ func (db *DB) GetWorkspace(ctx context.Context, s Scope, id uuid.UUID) (*tenantd
 // tenant has the same name (case-insensitively), ELIMIT at max_workspaces.
 // For owners and admins.
 func (db *DB) CreateWorkspace(ctx context.Context, s Scope, name, description string) (*tenantd.Workspace, error) {
-	return db.oneWorkspace(ctx, s, uuid.Nil, Statement{
+	return db.oneWorkspace(ctx, s, errors.New("postgres: insert returned no row"), Statement{
 		SQL: `INSERT INTO workspaces (tenant_id, name, description) VALUES ($1, $2, $3)
 		      RETURNING ` + workspaceColumns,
 		Args: []any{s.TenantID, name, description},
@@ -91,7 +91,7 @@ type WorkspacePatch struct {
 // changes nothing writes nothing. MissingID when there is no such
 // workspace, ECONFLICT for a taken name. For owners and admins.
 func (db *DB) UpdateWorkspace(ctx context.Context, s Scope, id uuid.UUID, p WorkspacePatch) (*tenantd.Workspace, error) {
-	return db.oneWorkspace(ctx, s, id, Statement{
+	return db.oneWorkspace(ctx, s, missing("workspace", id), Statement{
 		SQL: `
 WITH cur AS (
     SELECT id FROM workspaces WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE
@@ -114,7 +114,7 @@ SELECT ` + workspaceColumns + ` FROM workspaces
 // max_workspaces and is invisible from then on. MissingID when there is no
 // such workspace. For owners and admins.
 func (db *DB) DeleteWorkspace(ctx context.Context, s Scope, id uuid.UUID) error {
-	_, err := db.oneWorkspace(ctx, s, id, Statement{
+	_, err := db.oneWorkspace(ctx, s, missing("workspace", id), Statement{
 		SQL: `UPDATE workspaces SET deleted_at = now(), updated_at = now()
 		      WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING ` + workspaceColumns,
 		Args: []any{s.TenantID, id},
@@ -122,9 +122,10 @@ func (db *DB) DeleteWorkspace(ctx context.Context, s Scope, id uuid.UUID) error 
 	return err
 }
 
-// oneWorkspace runs a statement that returns at most one workspace:
-// MissingID (for id) when it returns none.
-func (db *DB) oneWorkspace(ctx context.Context, s Scope, id uuid.UUID, st Statement) (*tenantd.Workspace, error) {
+// oneWorkspace runs a statement that returns at most one workspace, and
+// none as the error: MissingID for a lookup or change of an id (the nil
+// UUID included), an internal error for an insert.
+func (db *DB) oneWorkspace(ctx context.Context, s Scope, none error, st Statement) (*tenantd.Workspace, error) {
 	var w *tenantd.Workspace
 	st.Scan = func(rows pgx.Rows) error {
 		if !rows.Next() {
@@ -138,10 +139,7 @@ func (db *DB) oneWorkspace(ctx context.Context, s Scope, id uuid.UUID, st Statem
 		return nil, err
 	}
 	if w == nil {
-		if id == uuid.Nil {
-			return nil, errors.New("postgres: insert returned no row")
-		}
-		return nil, missing("workspace", id)
+		return nil, none
 	}
 	return w, nil
 }
