@@ -18,6 +18,7 @@ const (
 	ELIMIT        = "limit_exceeded"      // 409: a tenant limit would be overshot
 	EPRECONDITION = "precondition_failed" // 412: stale If-Match
 	ETOOLARGE     = "too_large"           // 413
+	EUNSUPPORTED  = "unsupported_media"   // 415: a body in a media type the route does not take
 	ERATELIMIT    = "rate_limited"        // 429
 	EUNAVAILABLE  = "unavailable"         // 503: the database is down; retry
 	EINTERNAL     = "internal"            // 500: a bug; details are logged, never sent

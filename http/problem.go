@@ -37,6 +37,7 @@ var problemTypes = map[string]struct {
 	tenantd.ELIMIT:        {http.StatusConflict, "limit-exceeded", "Limit exceeded"},
 	tenantd.EPRECONDITION: {http.StatusPreconditionFailed, "precondition-failed", "Precondition failed"},
 	tenantd.ETOOLARGE:     {http.StatusRequestEntityTooLarge, "too-large", "Request too large"},
+	tenantd.EUNSUPPORTED:  {http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type"},
 	tenantd.ERATELIMIT:    {http.StatusTooManyRequests, "rate-limited", "Too many requests"},
 	tenantd.EUNAVAILABLE:  {http.StatusServiceUnavailable, "unavailable", "Service unavailable"},
 	tenantd.EINTERNAL:     {http.StatusInternalServerError, "internal", "Internal error"},

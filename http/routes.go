@@ -40,6 +40,7 @@ func (s *Server) routeTable() []Route {
 		{Method: "POST", Pattern: "/v1/auth/login", Access: Public, Summary: "Log in to one tenant", public: s.login},
 		{Method: "POST", Pattern: "/v1/auth/refresh", Access: Public, Summary: "Rotate a refresh token", public: s.refresh},
 		{Method: "POST", Pattern: "/v1/auth/logout", Access: Tenant, Summary: "Revoke the session", tenant: s.logout},
+		{Method: "POST", Pattern: "/v1/auth/introspect", Access: Tenant, Summary: "Introspect a token of the caller's tenant (RFC 7662)", tenant: s.introspect}, // introspect.go
 		{Method: "GET", Pattern: "/v1/me", Access: Tenant, Summary: "The caller and their tenant", tenant: s.me},
 	}
 	routes = append(routes, s.auditRoutes()...)        // audit.go
