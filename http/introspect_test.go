@@ -67,7 +67,7 @@ func TestIntrospectRefusesBadRequests(t *testing.T) {
 	tn := a.newTenant("pro")
 	cases := []struct {
 		name, ctype, body string
-		want             int
+		want              int
 	}{
 		{"JSON instead of a form", "application/json", `{"token":"x"}`, 415},
 		{"no token", "application/x-www-form-urlencoded", "token_type_hint=access_token", 422},
