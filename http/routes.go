@@ -22,6 +22,11 @@ type Route struct {
 	Summary string
 	// Streaming routes (exports) are not bound by the request timeout.
 	Streaming bool
+	// NoIdempotencyKey exempts a tenant POST from the Idempotency-Key
+	// protocol (idempotency.go): introspection reads, and logout is
+	// idempotent by nature (and its session is gone afterwards). Every other
+	// tenant POST honours the header.
+	NoIdempotencyKey bool
 
 	public   func(http.ResponseWriter, *http.Request) error
 	tenant   func(http.ResponseWriter, *http.Request, *call) error
@@ -39,12 +44,17 @@ func (s *Server) routeTable() []Route {
 
 		{Method: "POST", Pattern: "/v1/auth/login", Access: Public, Summary: "Log in to one tenant", public: s.login},
 		{Method: "POST", Pattern: "/v1/auth/refresh", Access: Public, Summary: "Rotate a refresh token", public: s.refresh},
-		{Method: "POST", Pattern: "/v1/auth/logout", Access: Tenant, Summary: "Revoke the session", tenant: s.logout},
-		{Method: "POST", Pattern: "/v1/auth/introspect", Access: Tenant, Summary: "Introspect a token of the caller's tenant (RFC 7662)", tenant: s.introspect}, // introspect.go
+		{Method: "POST", Pattern: "/v1/auth/logout", Access: Tenant, Summary: "Revoke the session", NoIdempotencyKey: true, tenant: s.logout},
+		{Method: "POST", Pattern: "/v1/auth/introspect", Access: Tenant, Summary: "Introspect a token of the caller's tenant (RFC 7662)", NoIdempotencyKey: true, tenant: s.introspect}, // introspect.go
 		{Method: "GET", Pattern: "/v1/me", Access: Tenant, Summary: "The caller and their tenant", tenant: s.me},
 	}
 	routes = append(routes, s.auditRoutes()...)        // audit.go
 	routes = append(routes, s.organisationRoutes()...) // users.go, workspaces.go
+	for i, rt := range routes {
+		if rt.Method == http.MethodPost && rt.Access == Tenant && !rt.NoIdempotencyKey {
+			routes[i].tenant = s.idempotent(rt.tenant) // idempotency.go
+		}
+	}
 	return routes
 }
 
