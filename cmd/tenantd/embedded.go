@@ -81,7 +81,11 @@ func openEmbedded(ctx context.Context, c *cli, shared bool) (*embedded, error) {
 }
 
 // prepareDataDir creates TENANTD_DATA and returns it, absolute. As root,
-// PostgreSQL runs as the postgres user, which must be able to enter it.
+// PostgreSQL runs as the postgres user: a data dir created here lets it in
+// (0711: enter, not list) so the cluster can live in pg/. An existing data
+// dir keeps its mode; where that user cannot reach pg/ (a clone in root's
+// home), pgcluster keeps the cluster in a directory of its own and links pg
+// to it.
 func prepareDataDir(c *cli) (string, error) {
 	data, err := filepath.Abs(c.dataDir())
 	if err != nil {
@@ -89,22 +93,10 @@ func prepareDataDir(c *cli) (string, error) {
 	}
 	mode := os.FileMode(0o700)
 	if os.Geteuid() == 0 {
-		mode = 0o711 // others may enter, not list: the cluster's user must reach pg/
+		mode = 0o711
 	}
 	if err := os.MkdirAll(data, mode); err != nil {
 		return "", fmt.Errorf("TENANTD_DATA: %w", err)
-	}
-	if os.Geteuid() == 0 {
-		fi, err := os.Stat(data)
-		if err != nil {
-			return "", err
-		}
-		if fi.Mode().Perm()&0o001 == 0 {
-			if err := os.Chmod(data, fi.Mode().Perm()|0o001); err != nil {
-				return "", fmt.Errorf("TENANTD_DATA: %w", err)
-			}
-			c.log.Info("made the data directory enterable (o+x) by the PostgreSQL user", "dir", data)
-		}
 	}
 	return data, nil
 }

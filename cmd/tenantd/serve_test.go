@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantd/tenantd/internal/pgcluster"
 	"github.com/tenantd/tenantd/internal/pgtest"
 	"github.com/tenantd/tenantd/postgres"
 )
@@ -94,6 +95,7 @@ func startServe(t *testing.T, env map[string]string, args ...string) *server {
 	for s.url == "" {
 		select {
 		case code := <-done:
+			done <- code // for the cleanup's stop, which would otherwise wait for it
 			t.Fatalf("serve exited with %d before listening\nstderr:\n%s", code, s.stderr)
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -349,5 +351,73 @@ func TestUsage(t *testing.T) {
 	env = map[string]string{"TENANTD_TRUSTED_PROXIES": "10.0.0.0/8, nonsense"}
 	if code, _, errOut := runCmd(t, env, "serve"); code != 1 || !strings.Contains(errOut, "nonsense") {
 		t.Errorf("serve with a bad proxy list: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestServeFromPrivateDir: as root, `make run` from a clone in a 0700
+// directory (root's home) works without changing that directory: the
+// cluster lives where its OS user can reach it, linked from the data dir,
+// and a restart, the lock and the master key behave as in place.
+func TestServeFromPrivateDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: only then does the embedded cluster run as another OS user (go test as root to run it)")
+	}
+	private := t.TempDir()
+	if err := os.Chmod(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(private, "tenantd-clone", "var")
+	pg := filepath.Join(data, "pg")
+	t.Cleanup(func() { // after the servers' own cleanups stopped the cluster
+		if home, err := os.Readlink(pg); err == nil && filepath.Dir(home) == pgcluster.RelocatedRoot {
+			os.RemoveAll(home)
+		}
+	})
+	env := map[string]string{"TENANTD_DATA": data, "TENANTD_ADDR": "127.0.0.1:0"}
+
+	s := startServe(t, env, "--demo")
+	if got := getStatus(t, s.url+"/readyz"); got != http.StatusOK {
+		t.Errorf("GET /readyz = %d, want 200", got)
+	}
+	login := func(url string) int {
+		t.Helper()
+		body := `{"tenant":"acme","email":"owner@acme.example","password":"demo-password-123"}`
+		resp, err := http.Post(url+"/v1/auth/login", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := login(s.url); got != http.StatusOK {
+		t.Errorf("demo login: %d, want 200", got)
+	}
+	if fi, err := os.Stat(private); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the private directory's mode changed to %v (%v)", fi.Mode(), err)
+	}
+	if home, err := os.Readlink(pg); err != nil || filepath.Dir(home) != pgcluster.RelocatedRoot {
+		t.Errorf("%s links to %q (%v), want a directory in %s", pg, home, err, pgcluster.RelocatedRoot)
+	}
+	if _, err := os.Stat(filepath.Join(data, "master.key")); err != nil {
+		t.Errorf("the master key is not in the data dir: %v", err)
+	}
+	if code, _, errOut := runCmd(t, env, "serve"); code != 1 || !strings.Contains(errOut, "another tenantd is using "+pg) {
+		t.Errorf("second serve: exit %d, stderr:\n%s", code, errOut)
+	}
+	if code := s.stop(); code != 0 {
+		t.Fatalf("serve exited with %d after shutdown\n%s", code, s.stderr)
+	}
+
+	// Again, on the same data: the demo tenants, their passwords and the
+	// signing keys sealed under the master key are reused.
+	s = startServe(t, env, "--demo")
+	if got := login(s.url); got != http.StatusOK {
+		t.Errorf("after restart: demo login %d, want 200", got)
+	}
+	if got, want := tenantSlugs(t, env), []string{"acme", "globex"}; !slices.Equal(got, want) {
+		t.Errorf("after restart: tenants %v, want %v", got, want)
+	}
+	if code := s.stop(); code != 0 {
+		t.Fatalf("serve exited with %d after shutdown\n%s", code, s.stderr)
 	}
 }

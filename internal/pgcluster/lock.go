@@ -10,10 +10,11 @@ import (
 	"syscall"
 )
 
-// lockDir takes an exclusive flock on dir/tenantd.lock. flock locks belong to
+// lockDir takes an exclusive flock on dir/tenantd.lock (name is the data dir
+// to name in errors). flock locks belong to
 // the open file, so a second Start in the same process is refused as surely
 // as one in another process, and the kernel drops the lock if we die.
-func lockDir(dir string) (*os.File, error) {
+func lockDir(dir, name string) (*os.File, error) {
 	path := filepath.Join(dir, "tenantd.lock")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600) // close-on-exec: postgres must not inherit it
 	if err != nil {
@@ -24,7 +25,7 @@ func lockDir(dir string) (*os.File, error) {
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			holder, _ := os.ReadFile(path)
 			return nil, fmt.Errorf("%w: %s is used by process %s (lock file %s)",
-				ErrLocked, dir, strings.TrimSpace(string(holder)), path)
+				ErrLocked, name, strings.TrimSpace(string(holder)), path)
 		}
 		return nil, fmt.Errorf("pgcluster: locking %s: %w", path, err)
 	}

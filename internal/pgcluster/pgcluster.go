@@ -2,13 +2,16 @@
 // binaries installed on the machine: the embedded default database of
 // tenantd and the throwaway clusters of the tests.
 //
-// Options.DataDir is dedicated to the cluster and holds:
+// Options.DataDir is dedicated to the cluster and holds (or, when the
+// cluster's OS user cannot reach it, is a link to a directory under
+// /var/lib/tenantd/pg that holds):
 //
 //	tenantd.lock        flock held by the owning process while the cluster is in use
 //	pgdata/             the PostgreSQL data directory (PGDATA, with PG_VERSION)
 //	server.log          the server log, appended to across starts
 //	superuser.password  the random password of the "postgres" role, for TCP
 //	sock/               the unix socket directory (or a short /tmp dir, see Options.Port)
+//	datadir             (in a linked directory) the data dir that links to it
 //
 // Authentication: trust on the unix socket, whose directory only the
 // cluster's OS user (and root) may enter, and scram-sha-256 on 127.0.0.1,
@@ -39,7 +42,7 @@ import (
 // Options configure Start.
 type Options struct {
 	// DataDir is where the cluster lives; created if missing and reused if it
-	// already holds a cluster.
+	// already holds (or links to) a cluster.
 	DataDir string
 	// Port is the TCP port on 127.0.0.1; 0 picks a free one. The cluster also
 	// listens on a unix socket in DataDir/sock, or in a short /tmp directory
@@ -59,7 +62,8 @@ var ErrLocked = errors.New("pgcluster: data directory is in use")
 type Cluster struct {
 	log      *slog.Logger
 	bin      string // directory of initdb, pg_ctl and postgres
-	dir      string // Options.DataDir, absolute
+	name     string // Options.DataDir, absolute: how errors name the cluster
+	dir      string // where its files live: name, or where a link at name leads (see reachableDir)
 	pgdata   string
 	logFile  string
 	settings map[string]string
@@ -76,7 +80,9 @@ type Cluster struct {
 
 // Start starts the cluster in o.DataDir, creating it with initdb on first use.
 // When this process runs as root, PostgreSQL runs as the postgres OS user (see
-// runAsUser). Errors from a failed start include the tail of the server log.
+// runAsUser); if that user cannot reach o.DataDir, the cluster lives in a
+// directory of its own that o.DataDir links to (see reachableDir). Errors
+// from a failed start include the tail of the server log.
 func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if o.DataDir == "" {
 		return nil, errors.New("pgcluster: Options.DataDir is empty")
@@ -92,9 +98,8 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	c := &Cluster{
 		log:      o.Logger,
 		bin:      bin,
+		name:     dir,
 		dir:      dir,
-		pgdata:   filepath.Join(dir, "pgdata"),
-		logFile:  filepath.Join(dir, "server.log"),
 		settings: o.Settings,
 		port:     o.Port,
 		pickPort: o.Port == 0,
@@ -109,17 +114,18 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		return nil, fmt.Errorf("pgcluster: %w", err)
 	}
 	if c.osUser != nil {
-		if err := checkTraversable(dir, c.osUser); err != nil {
+		if c.dir, err = c.reachableDir(dir); err != nil {
 			return nil, err
 		}
 	}
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+	c.pgdata, c.logFile = filepath.Join(c.dir, "pgdata"), filepath.Join(c.dir, "server.log")
+	if err := os.Mkdir(c.dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("pgcluster: %w", err)
 	}
-	if err := c.chown(dir); err != nil {
+	if err := c.chown(c.dir); err != nil {
 		return nil, err
 	}
-	if c.lock, err = lockDir(dir); err != nil {
+	if c.lock, err = lockDir(c.dir, c.name); err != nil {
 		return nil, err
 	}
 	if err := c.startLocked(ctx); err != nil {
@@ -328,7 +334,7 @@ func (c *Cluster) Restart(ctx context.Context) error {
 	}
 	if c.lock == nil {
 		var err error
-		if c.lock, err = lockDir(c.dir); err != nil {
+		if c.lock, err = lockDir(c.dir, c.name); err != nil {
 			return err
 		}
 	}

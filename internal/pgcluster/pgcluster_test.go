@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -162,15 +163,71 @@ func TestLockHelper(t *testing.T) {
 	t.Log(err)
 }
 
-func TestUntraversableParent(t *testing.T) {
+// As root, PostgreSQL runs as another user, who cannot enter root's 0700
+// directories (a clone in /root, t.TempDir): the cluster then lives in a
+// directory of that user's own that the data dir links to, the 0700
+// directory keeps its mode, and the link leads later starts and the lock to
+// the same cluster.
+func TestUnreachableDataDir(t *testing.T) {
 	t.Parallel()
 	if os.Geteuid() != 0 {
-		t.Skip("only root hands the cluster to another user")
+		t.Skip("needs root: only then does the cluster run as another OS user (go test as root to run it)")
 	}
-	parent := filepath.Dir(t.TempDir()) // 0700: the postgres user cannot enter it
-	_, err := Start(t.Context(), Options{DataDir: filepath.Join(parent, "pg")})
-	if err == nil || !strings.Contains(err.Error(), "cannot enter "+parent) {
-		t.Fatalf("got %v, want an error naming %s", err, parent)
+	private := t.TempDir()
+	if err := os.Chmod(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(private, "clone", "var", "pg")
+	t.Cleanup(func() { removeRelocated(t, dir) }) // runs after start's Stop
+	ctx := t.Context()
+
+	c := start(t, dir)
+	exec1(t, c, "CREATE TABLE kept (id int); INSERT INTO kept VALUES (1)")
+	home, err := os.Readlink(dir)
+	if err != nil {
+		t.Fatalf("the data dir is not a link to the cluster's directory: %v", err)
+	}
+	if filepath.Dir(home) != RelocatedRoot {
+		t.Fatalf("cluster directory %s, want one in %s", home, RelocatedRoot)
+	}
+	fi, err := os.Stat(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid == 0 || fi.Mode().Perm() != 0o700 {
+		t.Errorf("cluster directory %s: uid %d, mode %v; want the cluster user's, 0700", home, st.Uid, fi.Mode())
+	}
+	if fi, err := os.Stat(private); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the private directory's mode changed to %v (%v)", fi.Mode(), err)
+	}
+
+	if _, err := Start(ctx, Options{DataDir: dir}); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("second Start: got %v, want ErrLocked naming %s", err, dir)
+	}
+	if err := c.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c = start(t, dir)
+	if n := count(t, c); n != 1 {
+		t.Fatalf("after Stop and Start: %d rows, want 1", n)
+	}
+	if again, _ := os.Readlink(dir); again != home {
+		t.Fatalf("the second Start moved the cluster from %s to %s", home, again)
+	}
+}
+
+// removeRelocated removes the cluster directory a data dir links to.
+func removeRelocated(t *testing.T, dir string) {
+	home, err := os.Readlink(dir)
+	if err != nil {
+		return
+	}
+	if filepath.Dir(home) != RelocatedRoot {
+		t.Errorf("not removing %s: not in %s", home, RelocatedRoot)
+		return
+	}
+	if err := os.RemoveAll(home); err != nil {
+		t.Error(err)
 	}
 }
 
