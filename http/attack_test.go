@@ -3,6 +3,7 @@ package http_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"reflect"
 	"sort"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tenantd/tenantd"
 	api "github.com/tenantd/tenantd/http"
 )
 
@@ -231,5 +233,58 @@ func TestAttackNilUUID(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A query string that does not parse (more parameters than Go parses, a
+// semicolon separator) is refused on every route: parsed leniently it
+// would lose its tenant_id, so a request naming another tenant would pass
+// unflagged, and an audit filter would silently be dropped.
+func TestAttackUnparsableQuery(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	victim := a.populate(a.newTenant("enterprise"), "query")
+	other := uuid.NewString()
+	flood := "tenant_id=" + other + strings.Repeat("&z=1", 10_000)
+	for _, rt := range a.srv.Routes() {
+		t.Run(rt.Method+" "+rt.Pattern, func(t *testing.T) {
+			sub := *a
+			sub.t = t
+			path := pathParam.ReplaceAllStringFunc(rt.Pattern, func(m string) string {
+				switch name := pathParam.FindStringSubmatch(m)[1]; {
+				case name == "workspace_id" || name == "id" && strings.HasPrefix(rt.Pattern, "/v1/workspaces/"):
+					return victim.Workspaces[0].String()
+				case name == "user_id" || name == "id" && strings.HasPrefix(rt.Pattern, "/v1/users/"):
+					return victim.Users[0].String()
+				}
+				return "openapi"
+			})
+			var body any
+			if schema := requestSchema(rt.Method, rt.Pattern); schema != nil {
+				body = sampleBody(schema, "query-"+uuid.NewString()[:8], map[string]string{"user_id": victim.Users[0].String()})
+			}
+			for _, q := range []string{flood, "action=workspace.created;tenant_id=" + other, "tenant_id=" + other + "&x=%zz"} {
+				token := ""
+				switch rt.Access {
+				case api.Tenant:
+					token = sub.freshToken(victim.tenant)
+				case api.Operator:
+					token = sub.operatorToken()
+				}
+				flaggedBefore := len(sub.flagged(victim.ID, tenantd.FlagTenantMismatch))
+				counts := sub.rowCounts()
+				res := sub.do(rt.Method, path+"?"+q, token, body)
+				what := fmt.Sprintf("%s %s?%.50s…", rt.Method, path, q)
+				switch {
+				case res.Status == 400:
+				case res.Status == 403 && len(sub.flagged(victim.ID, tenantd.FlagTenantMismatch)) > flaggedBefore:
+				default:
+					t.Errorf("%s: got %d, want 400 (or a flagged 403): %.300s", what, res.Status, res.Body)
+				}
+				if after := sub.rowCounts(); !reflect.DeepEqual(counts, after) {
+					t.Errorf("%s: refused with %d but rows changed: %v -> %v", what, res.Status, counts, after)
+				}
+			}
+		})
 	}
 }

@@ -279,14 +279,18 @@ func (s *Server) securityEvents(w http.ResponseWriter, r *http.Request, c *opera
 // repeated ones and invalid text, so that a mistyped filter is a 400 and
 // never a silently unfiltered answer.
 func auditQuery(r *http.Request, allowed []string) (map[string]string, error) {
+	q, err := query(r)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]string{}
-	for k, vs := range r.URL.Query() {
+	for k, vs := range q {
 		known := false
 		for _, a := range allowed {
 			known = known || a == k
 		}
 		if !known {
-			return nil, tenantd.Errorf(tenantd.EBADREQUEST, "Unknown parameter %q.", auditClip(k))
+			return nil, tenantd.Errorf(tenantd.EBADREQUEST, "Unknown parameter %q.", clip(k))
 		}
 		if len(vs) != 1 {
 			return nil, tenantd.Errorf(tenantd.EBADREQUEST, "Parameter %q may be given only once.", k)
@@ -297,14 +301,6 @@ func auditQuery(r *http.Request, allowed []string) (map[string]string, error) {
 		out[k] = vs[0]
 	}
 	return out, nil
-}
-
-func auditClip(s string) string {
-	s = strings.ToValidUTF8(s, "")
-	if len(s) > 40 {
-		s = strings.ToValidUTF8(s[:40], "") + "…"
-	}
-	return s
 }
 
 // auditFilter reads the filter parameters; postgres validates the rest.

@@ -166,7 +166,11 @@ func rejectForeignTenant(r *http.Request, tenant uuid.UUID, body []byte) error {
 			return deny
 		}
 	}
-	for _, v := range r.URL.Query()["tenant_id"] {
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	for _, v := range q["tenant_id"] {
 		if named(v) {
 			deny.reason = "tenant_id query parameter names another tenant"
 			return deny
@@ -235,21 +239,34 @@ func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, rt Route) {
 	}
 	req := requestInfo(r)
 	p, fromCookie, err := s.authenticate(r)
-	var body []byte // read once: checked here, handed to the handler (again on a retry)
+	if err != nil {
+		s.reject(w, r, nil, err)
+		return
+	}
+	stateOf(r.Context()).tenantID = p.TenantID.String()
+	c := &call{p: p, scope: scopeFor(p, req), req: req}
+	// The whole request is read before anything looks at it: a query that
+	// does not parse or a body too large is an invalid request (audited
+	// like any other), never a request with parts missing.
+	body, err := readBody(r, maxBodyBytes) // read once: checked here, handed to the handler (again on a retry)
 	if err == nil {
-		stateOf(r.Context()).tenantID = p.TenantID.String()
-		if body, err = readBody(r, maxBodyBytes); err == nil {
-			err = rejectForeignTenant(r, p.TenantID, body)
-		}
+		_, err = query(r)
+	}
+	if err == nil {
+		err = rejectForeignTenant(r, p.TenantID, body)
 	}
 	if err == nil && fromCookie {
 		err = checkCSRF(r)
 	}
-	if err != nil {
+	var ae *authError
+	switch {
+	case errors.As(err, &ae):
 		s.reject(w, r, p, err)
 		return
+	case err != nil:
+		s.fail(w, r, c, err)
+		return
 	}
-	c := &call{p: p, scope: scopeFor(p, req), req: req}
 	if err := s.rateLimit(w, r, p); err != nil {
 		s.fail(w, r, c, err)
 		return

@@ -35,7 +35,11 @@ func (s *Server) serveOperator(w http.ResponseWriter, r *http.Request, rt Route)
 			c := &operatorCall{operatorID: claims.UserID(), req: req}
 			s.db.RecordSecurityEvent(context.WithoutCancel(r.Context()), "operator."+rt.Method+" "+rt.Pattern,
 				"operator "+c.operatorID.String(), req)
-			if herr := rt.operator(w, r, c); herr != nil {
+			_, herr := query(r)
+			if herr == nil {
+				herr = rt.operator(w, r, c)
+			}
+			if herr != nil {
 				writeError(w, r, herr)
 			}
 			return

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -33,6 +34,12 @@ const (
 type requestState struct {
 	tenantID string
 	route    string
+	query    *parsedQuery
+}
+
+type parsedQuery struct {
+	values url.Values
+	err    error
 }
 
 func stateOf(ctx context.Context) *requestState {
@@ -104,6 +111,25 @@ func requestInfo(r *http.Request) tenantd.RequestInfo {
 	return tenantd.RequestInfo{ID: requestID(r.Context()), IP: ip, UserAgent: r.UserAgent()}
 }
 
+// query returns the request's query parameters, parsed once. A query that
+// url.ParseQuery cannot parse (more than 10,000 parameters, a semicolon
+// separator, a bad escape) is EBADREQUEST: r.URL.Query() would quietly
+// return only part of it (nothing at all past 10,000 parameters), and a
+// dropped tenant_id or audit filter must never let a request through. Every
+// flow calls it before the handler runs (see wrap), and handlers read their
+// parameters only through it.
+func query(r *http.Request) (url.Values, error) {
+	st := stateOf(r.Context())
+	if st.query == nil {
+		v, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			v, err = nil, tenantd.Errorf(tenantd.EBADREQUEST, "The query string cannot be parsed: %v.", err)
+		}
+		st.query = &parsedQuery{values: v, err: err}
+	}
+	return st.query.values, st.query.err
+}
+
 // readBody reads the whole body up to max bytes: ETOOLARGE beyond.
 func readBody(r *http.Request, max int64) ([]byte, error) {
 	if r.Body == nil {
@@ -151,7 +177,8 @@ func decodeJSONBytes(body []byte, v any) error {
 		case errors.As(err, &typ):
 			return tenantd.Errorf(tenantd.EBADREQUEST, "Field %q must be of type %s.", typ.Field, typ.Type.String())
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			return tenantd.Errorf(tenantd.EBADREQUEST, "Unknown field %s.", strings.TrimPrefix(err.Error(), "json: unknown field "))
+			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return tenantd.Errorf(tenantd.EBADREQUEST, "Unknown field %q.", clip(name))
 		default:
 			return tenantd.Errorf(tenantd.EBADREQUEST, "The request body is not valid JSON.")
 		}
@@ -160,4 +187,14 @@ func decodeJSONBytes(body []byte, v any) error {
 		return tenantd.Errorf(tenantd.EBADREQUEST, "The request body must hold exactly one JSON value.")
 	}
 	return nil
+}
+
+// clip shortens a name the client chose (an unknown field or parameter)
+// for an error message, which is also stored in the request's audit event.
+func clip(s string) string {
+	s = strings.ToValidUTF8(s, "")
+	if len(s) > 40 {
+		s = strings.ToValidUTF8(s[:40], "") + "…"
+	}
+	return s
 }

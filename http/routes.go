@@ -64,7 +64,11 @@ func (s *Server) wrap(rt Route) http.Handler {
 		stateOf(r.Context()).route = rt.Method + " " + rt.Pattern
 		switch rt.Access {
 		case Public:
-			if err := rt.public(w, r); err != nil {
+			_, err := query(r) // see query: the tenant and operator flows check it too
+			if err == nil {
+				err = rt.public(w, r)
+			}
+			if err != nil {
 				writeError(w, r, err)
 			}
 		case Tenant:

@@ -62,7 +62,11 @@ func (s *Server) accessReview(w http.ResponseWriter, r *http.Request, c *call) e
 	if err := requireTenantAdmin(c.p); err != nil {
 		return err
 	}
-	format := r.URL.Query().Get("format")
+	q, err := query(r)
+	if err != nil {
+		return err
+	}
+	format := q.Get("format")
 	if format == "" {
 		format = "json"
 	}

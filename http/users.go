@@ -68,9 +68,11 @@ func named(err error) error {
 
 // listPage reads the keyset pagination parameters limit and cursor.
 func listPage(r *http.Request) (postgres.Page, error) {
-	q := r.URL.Query()
+	q, err := query(r)
+	if err != nil {
+		return postgres.Page{}, err
+	}
 	p := postgres.Page{Cursor: q.Get("cursor")}
-	var err error
 	if v, ok := q["limit"]; ok {
 		p.Limit, err = parseLimit(v[0])
 	}

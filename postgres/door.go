@@ -117,9 +117,13 @@ func (s Scope) prelude() ([]queued, error) {
 			"SET LOCAL app.ws_write = '"+uuidArray(write)+"'",
 			"SET LOCAL app.ws_manage = '"+uuidArray(manage)+"'")
 	}
+	// The row triggers store these in every event they write: capped here,
+	// as queueEvent caps them for explicit events, so no client can grow the
+	// audit log by sending a big header.
 	meta, err := json.Marshal(map[string]string{
-		"actor_type": s.Actor.Type, "actor_id": s.Actor.ID,
-		"request_id": s.Request.ID, "ip": s.Request.IP, "user_agent": s.Request.UserAgent,
+		"actor_type": s.Actor.Type, "actor_id": clean(s.Actor.ID, maxActorID),
+		"request_id": clean(s.Request.ID, maxRequestID), "ip": s.Request.IP,
+		"user_agent": clean(s.Request.UserAgent, maxUserAgent),
 	})
 	if err != nil {
 		return nil, err

@@ -37,7 +37,14 @@ func queueEvent(b *pgx.Batch, s Scope, e tenantd.Event) {
 	}
 	changes := "{}"
 	if len(e.Changes) > 0 {
-		if b, err := json.Marshal(e.Changes); err == nil {
+		capped := make(map[string]any, len(e.Changes))
+		for k, v := range e.Changes {
+			if s, ok := v.(string); ok {
+				v = clean(s, maxChangeText) // error messages can quote the client
+			}
+			capped[k] = v
+		}
+		if b, err := json.Marshal(capped); err == nil {
 			changes = string(b)
 		}
 	}
@@ -45,9 +52,9 @@ func queueEvent(b *pgx.Batch, s Scope, e tenantd.Event) {
 	if outcome == "" {
 		outcome = tenantd.OutcomeSuccess
 	}
-	b.Queue(insertEventSQL, s.TenantID, actor.Type, clean(actor.ID, 200), e.Action,
-		e.TargetType, clean(e.TargetID, 200), outcome, e.FlagReason != "", clean(e.FlagReason, 200),
-		ip, clean(req.UserAgent, 512), clean(req.ID, 128), changes)
+	b.Queue(insertEventSQL, s.TenantID, actor.Type, clean(actor.ID, maxActorID), e.Action,
+		e.TargetType, clean(e.TargetID, maxTargetID), outcome, e.FlagReason != "", clean(e.FlagReason, 200),
+		ip, clean(req.UserAgent, maxUserAgent), clean(req.ID, maxRequestID), changes)
 }
 
 // RecordEvent stores an event in its own transaction: for requests that were
@@ -60,6 +67,17 @@ func (db *DB) RecordEvent(ctx context.Context, s Scope, e tenantd.Event) error {
 		return err
 	})
 }
+
+// The longest client-supplied text an event or a session keeps of each
+// request field; the rest is cut (see clean).
+const (
+	maxUserAgent = 512
+	maxRequestID = 128
+	maxActorID   = 200
+	maxTargetID  = 200
+	// maxChangeText caps each text value of an explicit event's changes.
+	maxChangeText = 512
+)
 
 // clean makes client-supplied text safe to store and to print in a log:
 // control characters become U+FFFD, invalid UTF-8 is replaced, and the

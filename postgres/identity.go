@@ -82,7 +82,7 @@ func (db *DB) RecordSecurityEvent(ctx context.Context, action, reason string, re
 	}
 	_, err := db.dir.platform().Exec(ctx,
 		`INSERT INTO security_events (action, reason, ip, user_agent, request_id) VALUES ($1, $2, $3::inet, $4, $5)`,
-		action, clean(reason, 500), ip, clean(req.UserAgent, 512), clean(req.ID, 128))
+		action, clean(reason, 500), ip, clean(req.UserAgent, maxUserAgent), clean(req.ID, maxRequestID))
 	return classify(err)
 }
 
@@ -124,7 +124,7 @@ func (db *DB) CreateSession(ctx context.Context, tenant, user uuid.UUID, refresh
 	err := db.Run(ctx, s, Statement{
 		SQL: `INSERT INTO sessions (tenant_id, id, user_id, refresh_hash, expires_at, ip, user_agent)
 		      VALUES ($1, $2, $3, $4, $5, $6::inet, $7)`,
-		Args:   []any{tenant, id, user, refreshHash, expires, ip, clean(req.UserAgent, 512)},
+		Args:   []any{tenant, id, user, refreshHash, expires, ip, clean(req.UserAgent, maxUserAgent)},
 		Events: []tenantd.Event{{Action: "auth.login.succeeded", TargetType: "session", TargetID: id.String()}},
 	})
 	return id, err
