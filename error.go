@@ -14,6 +14,7 @@ const (
 	EUNAUTHORIZED = "unauthorized"        // 401: no or bad credentials
 	EFORBIDDEN    = "forbidden"           // 403: valid credentials, not allowed
 	ENOTFOUND     = "not_found"           // 404: missing, or another tenant's
+	EMETHOD       = "method_not_allowed"  // 405: the route exists with other methods
 	ECONFLICT     = "conflict"            // 409: clashes with existing state
 	ELIMIT        = "limit_exceeded"      // 409: a tenant limit would be overshot
 	EPRECONDITION = "precondition_failed" // 412: stale If-Match

@@ -18,6 +18,10 @@ type Problem struct {
 	Instance string               `json:"instance,omitempty"`
 	Errors   []tenantd.FieldError `json:"errors,omitempty"`
 	Limit    string               `json:"limit,omitempty"`
+	// RequestID repeats the X-Request-ID response header, so a problem
+	// body pasted into a support ticket can be found in the logs and the
+	// audit log.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // problemTypes maps each application error code to its HTTP status and
@@ -33,6 +37,7 @@ var problemTypes = map[string]struct {
 	tenantd.EUNAUTHORIZED: {http.StatusUnauthorized, "unauthorized", "Unauthorized"},
 	tenantd.EFORBIDDEN:    {http.StatusForbidden, "forbidden", "Forbidden"},
 	tenantd.ENOTFOUND:     {http.StatusNotFound, "not-found", "Not found"},
+	tenantd.EMETHOD:       {http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed"},
 	tenantd.ECONFLICT:     {http.StatusConflict, "conflict", "Conflict"},
 	tenantd.ELIMIT:        {http.StatusConflict, "limit-exceeded", "Limit exceeded"},
 	tenantd.EPRECONDITION: {http.StatusPreconditionFailed, "precondition-failed", "Precondition failed"},
@@ -81,6 +86,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeProblem(w http.ResponseWriter, p Problem) {
+	if p.RequestID == "" {
+		p.RequestID = w.Header().Get("X-Request-ID")
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(p.Status)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -147,13 +148,31 @@ func readBody(r *http.Request, max int64) ([]byte, error) {
 
 // decodeJSON decodes the request body strictly into v: one JSON object,
 // valid UTF-8, no unknown fields, no trailing data. Every failure is a 400
-// that says what is wrong, and nothing is stored.
+// that says what is wrong, and nothing is stored. A body declared as
+// anything but JSON is 415; no Content-Type at all is taken as JSON.
 func decodeJSON(r *http.Request, v any) error {
+	if err := requireJSON(r); err != nil {
+		return err
+	}
 	body, err := readBody(r, maxBodyBytes)
 	if err != nil {
 		return err
 	}
 	return decodeJSONBytes(body, v)
+}
+
+// requireJSON refuses a body whose Content-Type is not JSON
+// (application/json, or a +json type such as application/merge-patch+json).
+func requireJSON(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+		return &tenantd.Error{Code: tenantd.EUNSUPPORTED, Message: "The request body must be application/json."}
+	}
+	return nil
 }
 
 func decodeJSONBytes(body []byte, v any) error {

@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tenantd/tenantd"
 	"github.com/tenantd/tenantd/auth"
 	"github.com/tenantd/tenantd/postgres"
 	"github.com/tenantd/tenantd/ratelimit"
@@ -112,11 +114,27 @@ func NewServer(d Deps, cfg Config) *Server {
 	if !cfg.SeparateMetrics {
 		s.mux.Handle("GET /metrics", s.metricsHandler)
 	}
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, Problem{Type: "/problems/not-found", Title: "Not found", Status: http.StatusNotFound,
-			Detail: "No such route.", Instance: r.URL.Path})
-	})
+	s.mux.HandleFunc("/", s.noRoute)
 	return s
+}
+
+// noRoute answers a request no route took: 405 with Allow when the path
+// exists with other methods, 404 otherwise.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		writeError(w, r, tenantd.Errorf(tenantd.ENOTFOUND, "No such route."))
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeError(w, r, tenantd.Errorf(tenantd.EMETHOD, "This route takes %s, not %s.", strings.Join(allow, ", "), r.Method))
 }
 
 // Handler returns the root handler: request ids, client address, access log

@@ -1,0 +1,65 @@
+package http_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// A known path with the wrong method is 405 with Allow; an unknown path is
+// 404; both are problems carrying the request id.
+func TestMethodNotAllowed(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	tn := a.newTenant("pro")
+	for _, c := range []struct{ method, path, allow string }{
+		{"DELETE", "/v1/workspaces", "GET, HEAD, POST"},
+		{"PUT", "/v1/me", "GET, HEAD"},
+		{"GET", "/v1/auth/login", "POST"},
+	} {
+		res := a.do(c.method, c.path, tn.Token, nil)
+		if res.Status != 405 || res.Header.Get("Allow") != c.allow {
+			t.Errorf("%s %s: %d Allow %q, want 405 Allow %q", c.method, c.path, res.Status, res.Header.Get("Allow"), c.allow)
+		}
+		checkProblemRequestID(t, res)
+	}
+	res := a.do("GET", "/v1/no-such-thing", tn.Token, nil)
+	if res.Status != 404 {
+		t.Errorf("unknown path: %d, want 404", res.Status)
+	}
+	checkProblemRequestID(t, res)
+}
+
+// A JSON route given another media type is 415 and stores nothing.
+func TestUnsupportedMediaType(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	tn := a.newTenant("pro")
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "application/xml", "nonsense/"} {
+		res := a.do("POST", "/v1/workspaces", tn.Token, `{"name":"typed"}`, "Content-Type", ct)
+		if res.Status != 415 {
+			t.Errorf("Content-Type %s: %d, want 415", ct, res.Status)
+		}
+		checkProblemRequestID(t, res)
+	}
+	if n := a.workspaceCount(tn); n != "0" {
+		t.Fatalf("%s workspaces created by refused requests", n)
+	}
+	for _, ct := range []string{"application/json", "application/json; charset=utf-8", ""} {
+		res := a.do("POST", "/v1/workspaces", tn.Token, `{"name":"ok `+ct+`"}`, "Content-Type", ct)
+		if res.Status != 201 {
+			t.Errorf("Content-Type %q: %d, want 201: %s", ct, res.Status, res.Body)
+		}
+	}
+}
+
+func checkProblemRequestID(t *testing.T, res *response) {
+	t.Helper()
+	var p struct {
+		RequestID string `json:"request_id"`
+	}
+	if err := json.Unmarshal(res.Body, &p); err != nil || p.RequestID == "" ||
+		!strings.EqualFold(p.RequestID, res.Header.Get("X-Request-ID")) {
+		t.Errorf("problem request_id %q, header %q (%v)", p.RequestID, res.Header.Get("X-Request-ID"), err)
+	}
+}
