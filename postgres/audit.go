@@ -89,7 +89,7 @@ func decodeAuditCursor(s string) (int64, error) {
 }
 
 const auditColumns = `tenant_id, seq, id, occurred_at, actor_type, actor_id, action, target_type,
-       target_id, outcome, flagged, flag_reason, coalesce(host(ip), ''), user_agent, request_id, changes`
+       target_id, outcome, flagged, flag_reason, coalesce(abbrev(ip), ''), user_agent, request_id, changes`
 
 // auditWhere is the filter of both queries; $1 is the caller's tenant.
 const auditWhere = `

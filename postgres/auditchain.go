@@ -3,7 +3,6 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 
@@ -15,9 +14,10 @@ import (
 
 // Tamper evidence. Each event's hash is sha256(previous hash || canonical
 // encoding of the event), computed by app.audit_chain under a lock on the
-// tenant's audit_heads row, which holds the last seq and hash. Verification
-// recomputes the chain here, in Go, so a changed database function cannot
-// vouch for itself: only the canonical encoding comes from SQL.
+// tenant's audit_heads row, which holds the last seq and hash.
+// Verification recomputes the chain here, in Go, from the raw columns
+// (auditcanon.go): no database function takes part, so a replaced one
+// cannot vouch for a changed row.
 
 // VerifyResult is the verdict on one tenant's chain.
 type VerifyResult struct {
@@ -33,10 +33,10 @@ type VerifyResult struct {
 }
 
 const chainEventsSQL = `
-SELECT e.seq, app.audit_canonical(e), e.prev_hash, e.hash
-  FROM audit_events e
- WHERE e.tenant_id = $1
- ORDER BY e.seq`
+SELECT ` + chainEventColumns + `
+  FROM audit_events
+ WHERE tenant_id = $1
+ ORDER BY seq`
 
 const chainHeadSQL = `SELECT seq, hash FROM audit_heads WHERE tenant_id = $1`
 
@@ -57,23 +57,21 @@ func (db *DB) VerifyAuditChain(ctx context.Context, tenantID uuid.UUID) (VerifyR
 		}
 		defer rows.Close()
 		var (
-			seq             int64
-			canonical       string
-			prevHash, hash  []byte
+			e               chainEvent
 			lastSeq         int64
 			lastHash        = []byte{}
 			broken, problem = int64(0), ""
 		)
 		for rows.Next() {
-			if err := rows.Scan(&seq, &canonical, &prevHash, &hash); err != nil {
+			if err := e.scan(rows); err != nil {
 				return err
 			}
-			broken, problem = checkLink(lastSeq, lastHash, seq, canonical, prevHash, hash)
+			broken, problem = checkLink(lastSeq, lastHash, &e)
 			if broken != 0 {
 				break
 			}
 			res.Events++
-			lastSeq, lastHash = seq, hash
+			lastSeq, lastHash = e.Seq, e.Hash
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -100,17 +98,17 @@ func (db *DB) VerifyAuditChain(ctx context.Context, tenantID uuid.UUID) (VerifyR
 
 // checkLink checks one event against the one before it (seq 0 and an empty
 // hash before the first event).
-func checkLink(lastSeq int64, lastHash []byte, seq int64, canonical string, prevHash, hash []byte) (int64, string) {
+func checkLink(lastSeq int64, lastHash []byte, e *chainEvent) (int64, string) {
+	seq := e.Seq
 	switch {
 	case seq > lastSeq+1:
 		return lastSeq + 1, fmt.Sprintf("event %d is missing (the next event is %d): deleted", lastSeq+1, seq)
 	case seq != lastSeq+1:
 		return seq, fmt.Sprintf("event %d is out of sequence after %d: inserted out of band", seq, lastSeq)
-	case !bytes.Equal(prevHash, lastHash):
+	case !bytes.Equal(e.PrevHash, lastHash):
 		return seq, fmt.Sprintf("event %d does not link to event %d (prev_hash differs): inserted or replaced out of band", seq, lastSeq)
 	}
-	sum := sha256.Sum256(append(append([]byte{}, lastHash...), canonical...))
-	if !bytes.Equal(sum[:], hash) {
+	if !bytes.Equal(chainHash(lastHash, e.canonical()), e.Hash) {
 		return seq, fmt.Sprintf("event %d does not match its hash: changed after it was written", seq)
 	}
 	return 0, ""
