@@ -12,6 +12,7 @@ import (
 	"github.com/tenantd/tenantd"
 	"github.com/tenantd/tenantd/auth"
 	"github.com/tenantd/tenantd/postgres"
+	"github.com/tenantd/tenantd/ratelimit"
 )
 
 // Every login failure, whatever its cause, gets this same answer.
@@ -58,18 +59,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && tenantd.ErrorCode(err) != tenantd.ENOTFOUND {
 		return err
 	}
-	acctKey, ipKey := "acct:"+slug+":"+email, "ip:"+req.IP
-	if s.throttle != nil {
-		wait, err := s.throttle.Check(ctx, acctKey, ipKey)
-		if err != nil {
-			// Without Redis there is no shared back-off: refuse rather than
-			// allow unlimited guessing.
-			return &tenantd.Error{Code: tenantd.EUNAVAILABLE, Message: "Login is temporarily unavailable.", RetryAfter: 5 * time.Second, Cause: err}
-		}
-		if wait > 0 {
-			s.loginFailed(ctx, tenant, slug, email, req, "throttled", false)
-			return &tenantd.Error{Code: tenantd.ERATELIMIT, Message: "Too many failed logins; try again later.", RetryAfter: wait}
-		}
+	attempt := ratelimit.LoginAttempt{Account: slug + "\x00" + email, Client: req.IP, Device: s.knownDevice(r, tenant, email)}
+	decision, err := s.throttle.Attempt(ctx, attempt)
+	if err != nil {
+		// Without Redis there is no shared count: refuse rather than allow
+		// unlimited guessing.
+		return &tenantd.Error{Code: tenantd.EUNAVAILABLE, Message: "Login is temporarily unavailable.", RetryAfter: 5 * time.Second, Cause: err}
+	}
+	if !decision.Allowed {
+		s.loginFailed(ctx, tenant, email, req, "throttled", 0)
+		return &tenantd.Error{Code: tenantd.ERATELIMIT, Message: "Too many failed logins; try again later.", RetryAfter: decision.RetryAfter}
 	}
 
 	var user *postgres.LoginUser
@@ -100,11 +99,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		reason = "user " + user.Status
 	}
 	if reason != "" {
-		s.loginFailed(ctx, tenant, slug, email, req, reason, true)
+		s.loginFailed(ctx, tenant, email, req, reason, decision.Failures)
 		return errLoginFailed
 	}
-	if s.throttle != nil {
-		s.throttle.Success(ctx, acctKey)
+	if err := s.throttle.Success(ctx, attempt); err != nil {
+		logger(ctx).Warn("login throttle: success not recorded", "err", err)
 	}
 
 	refresh := auth.NewSecret()
@@ -112,18 +111,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.rememberDevice(w, r, tenant.ID, email)
 	return s.issueTokens(w, r, tenant.ID, user.ID, sid, refresh, in.SessionCookie)
 }
 
 // loginFailed records a failed login: in the tenant's log when the tenant
-// exists (tenant non-nil), else as a platform security event; flagged once
-// failures repeat.
-func (s *Server) loginFailed(ctx context.Context, tenant *tenantd.Tenant, slug, email string, req tenantd.RequestInfo, reason string, count bool) {
+// exists (tenant non-nil), else as a platform security event. failures is
+// the client's attempts on the account in a row (0: the attempt was
+// throttled); five of them, or any throttled attempt, is an attack pattern,
+// not a typo, and is flagged.
+func (s *Server) loginFailed(ctx context.Context, tenant *tenantd.Tenant, email string, req tenantd.RequestInfo, reason string, failures int) {
 	ctx = context.WithoutCancel(ctx)
-	failures := 0
-	if count && s.throttle != nil {
-		failures, _ = s.throttle.Failure(ctx, "acct:"+slug+":"+email, "ip:"+req.IP)
-	}
 	if tenant == nil {
 		if err := s.db.RecordSecurityEvent(ctx, "auth.login.failed", reason, req); err != nil {
 			logger(ctx).Error("record security event", "err", err)
@@ -133,13 +131,15 @@ func (s *Server) loginFailed(ctx context.Context, tenant *tenantd.Tenant, slug, 
 	e := tenantd.Event{Action: "auth.login.failed", Actor: tenantd.Actor{Type: tenantd.ActorAnonymous},
 		Outcome: tenantd.OutcomeFailed, TargetType: "user", TargetID: email,
 		Changes: map[string]any{"reason": reason, "failures": failures}}
-	// Five failures in a row, or any attempt while locked out, is an attack
-	// pattern, not a typo.
-	if failures >= 5 || !count {
+	if failures >= loginFailuresFlagged || failures == 0 {
 		e.FlagReason = tenantd.FlagLoginFailures
 	}
 	s.record(ctx, postgres.SystemScope(tenant.ID, req), e)
 }
+
+// loginFailuresFlagged is the attempt, in a row from one client on one
+// account, from which failures are flagged.
+const loginFailuresFlagged = 5
 
 // issueTokens answers with a new access token and refresh token, and the
 // console cookies when asked for.

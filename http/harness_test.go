@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	nethttp "net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -61,7 +62,20 @@ var openAPIDoc = sync.OnceValues(func() (*openapi3.T, error) {
 	return doc, doc.Validate(context.Background())
 })
 
-func newApp(t testing.TB) *app {
+// option changes the server a test runs before it starts.
+type option func(*api.Deps, *api.Config)
+
+// behindProxy makes the loopback peer a trusted proxy, so a test sets the
+// client's address with X-Forwarded-For (see from).
+func behindProxy(_ *api.Deps, c *api.Config) {
+	c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+}
+
+// from is the header that makes a request come from ip, on an app
+// behindProxy.
+func from(ip string) []string { return []string{"X-Forwarded-For", ip} }
+
+func newApp(t testing.TB, opts ...option) *app {
 	t.Helper()
 	env := testenv.New(t)
 	rdb, prefix := redistest.New(t)
@@ -70,12 +84,17 @@ func newApp(t testing.TB) *app {
 	if err := ring.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := api.NewServer(api.Deps{
+	deps := api.Deps{
 		DB: env.DB, Keys: ring.Keys,
 		Limiter:  ratelimit.New(rdb, prefix+"rl:"),
 		Throttle: ratelimit.NewLoginThrottle(rdb, prefix+"login:"),
 		Logger:   slog.New(slog.DiscardHandler),
-	}, api.Config{})
+	}
+	var cfg api.Config
+	for _, o := range opts {
+		o(&deps, &cfg)
+	}
+	srv := api.NewServer(deps, cfg)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	doc, err := openAPIDoc()

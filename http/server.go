@@ -5,6 +5,7 @@ package http
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -52,6 +53,7 @@ type Server struct {
 	operators      *auth.Verifier
 	limiter        *ratelimit.Limiter
 	throttle       *ratelimit.LoginThrottle
+	devices        *auth.DeviceCookies
 	log            *slog.Logger
 	cfg            Config
 	principals     *principalCache
@@ -62,13 +64,16 @@ type Server struct {
 	now            func() time.Time
 }
 
-// Deps are the server's collaborators. Limiter and Throttle may be nil
-// (no Redis): requests are then not throttled.
+// Deps are the server's collaborators. Without Redis, Limiter and Throttle
+// may be nil: each instance then throttles on its own, in memory (never
+// not at all). Devices nil signs device cookies with a random key, which
+// only this process accepts.
 type Deps struct {
 	DB       *postgres.DB
 	Keys     func() *auth.KeySet
 	Limiter  *ratelimit.Limiter
 	Throttle *ratelimit.LoginThrottle
+	Devices  *auth.DeviceCookies
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 }
@@ -96,8 +101,19 @@ func NewServer(d Deps, cfg Config) *Server {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
+	if d.Limiter == nil {
+		d.Limiter = ratelimit.NewLocal()
+	}
+	if d.Throttle == nil {
+		d.Throttle = ratelimit.NewLocalLoginThrottle()
+	}
+	if d.Devices == nil {
+		key := make([]byte, auth.MasterKeySize)
+		rand.Read(key)
+		d.Devices, _ = auth.NewDeviceCookies(key)
+	}
 	s := &Server{
-		db: d.DB, keys: d.Keys, limiter: d.Limiter, throttle: d.Throttle,
+		db: d.DB, keys: d.Keys, limiter: d.Limiter, throttle: d.Throttle, devices: d.Devices,
 		log: d.Logger, cfg: cfg, now: time.Now,
 		principals: newPrincipalCache(100_000, principalTTL),
 		metrics:    newMetrics(d.Registry),

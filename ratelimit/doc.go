@@ -25,4 +25,10 @@
 // LoginThrottle has no local fallback: its methods return the error. The
 // login handler should then refuse the attempt (fail closed), because an
 // attacker who can make Redis unreachable must not gain unlimited guesses.
+//
+// # Without Redis
+//
+// A deployment without Redis is still throttled, per instance: NewLocal and
+// NewLocalLoginThrottle keep the same limits in process memory. Both count
+// the decisions they make there (LocalDecisions), for a metric.
 package ratelimit

@@ -12,3 +12,13 @@ func SetLogger(l *Limiter, log *slog.Logger) { l.log = log }
 func LocalAllow(l *Limiter, key string, p Policy, now time.Time) Decision {
 	return l.local.allow(key, p, now)
 }
+
+// LoginDelay is the lockout after a key's nth failure under b.
+func LoginDelay(b Backoff, n int) time.Duration { return b.rule().delay(n) }
+
+// NewLocalLoginThrottleAt is NewLocalLoginThrottle on a given clock.
+func NewLocalLoginThrottleAt(now func() time.Time) *LoginThrottle {
+	s := newLocalLoginStore()
+	s.now, s.lastSweep = now, now()
+	return &LoginThrottle{policy: DefaultLoginPolicy(), store: s}
+}

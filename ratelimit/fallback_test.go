@@ -101,3 +101,29 @@ func TestLocalLimiterIsGCRA(t *testing.T) {
 		}
 	}
 }
+
+// Without Redis at all, every decision is made in memory, and counted.
+func TestNewLocalThrottlesInMemory(t *testing.T) {
+	t.Parallel()
+	l := ratelimit.NewLocal()
+	if l.Shared() {
+		t.Fatal("a Limiter without Redis says it is shared")
+	}
+	if _, err := l.Allow(context.Background(), "k", slow); err == nil {
+		t.Fatal("Allow without Redis returned no error")
+	}
+	p := ratelimit.Policy{Rate: 1, Period: time.Hour, Burst: 2}
+	var allowed int
+	for range 5 {
+		d, err := l.AllowOrLocal(context.Background(), "k", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Allowed {
+			allowed++
+		}
+	}
+	if allowed != 2 || l.LocalDecisions() != 5 {
+		t.Fatalf("allowed %d of 5 (want 2), %d decisions counted (want 5)", allowed, l.LocalDecisions())
+	}
+}

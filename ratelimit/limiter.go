@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -24,10 +25,11 @@ type Limiter struct {
 	rdb    redis.UniversalClient
 	prefix string
 
-	local     *localLimiter
-	log       *slog.Logger // nil: slog.Default() at the time of logging
-	degraded  atomic.Bool  // Redis failed and the outage was logged
-	skipUntil atomic.Int64 // unix ns; AllowOrLocal does not try Redis before
+	local      *localLimiter
+	localCount atomic.Uint64 // decisions made in process memory
+	log        *slog.Logger  // nil: slog.Default() at the time of logging
+	degraded   atomic.Bool   // Redis failed and the outage was logged
+	skipUntil  atomic.Int64  // unix ns; AllowOrLocal does not try Redis before
 }
 
 // New returns a Limiter storing its buckets in rdb under keys prefix+key
@@ -35,6 +37,20 @@ type Limiter struct {
 func New(rdb redis.UniversalClient, prefix string) *Limiter {
 	return &Limiter{rdb: rdb, prefix: prefix, local: newLocalLimiter()}
 }
+
+// NewLocal returns a Limiter without Redis, for a deployment that has none:
+// AllowOrLocal always decides in process memory, so each instance enforces
+// the quotas on its own (a tenant may get its quota once per instance), and
+// Allow always fails.
+func NewLocal() *Limiter { return &Limiter{local: newLocalLimiter()} }
+
+// Shared reports whether the Limiter's buckets are shared by every instance
+// (Redis is configured; it may still be down).
+func (l *Limiter) Shared() bool { return l.rdb != nil }
+
+// LocalDecisions counts the decisions AllowOrLocal made in process memory:
+// all of them without Redis, those during an outage with it.
+func (l *Limiter) LocalDecisions() uint64 { return l.localCount.Load() }
 
 // Allow takes one request from key's bucket under policy p, shared by every
 // instance using the same Redis and prefix. It returns an error when p is
@@ -45,6 +61,9 @@ func New(rdb redis.UniversalClient, prefix string) *Limiter {
 func (l *Limiter) Allow(ctx context.Context, key string, p Policy) (Decision, error) {
 	if err := p.validate(); err != nil {
 		return Decision{}, err
+	}
+	if l.rdb == nil {
+		return Decision{}, errNoRedis
 	}
 	interval := p.interval().Microseconds()
 	capacity := interval * int64(p.burst())
@@ -64,6 +83,8 @@ func (l *Limiter) Allow(ctx context.Context, key string, p Policy) (Decision, er
 	}, nil
 }
 
+var errNoRedis = errors.New("ratelimit: no Redis configured")
+
 const (
 	// redisBudget bounds how long AllowOrLocal waits for Redis: a hanging
 	// server must not hold every API request for the client's read timeout.
@@ -81,7 +102,7 @@ func (l *Limiter) AllowOrLocal(ctx context.Context, key string, p Policy) (Decis
 	if err := p.validate(); err != nil {
 		return Decision{}, err
 	}
-	if time.Now().UnixNano() >= l.skipUntil.Load() {
+	if l.rdb != nil && time.Now().UnixNano() >= l.skipUntil.Load() {
 		rctx, cancel := context.WithTimeout(ctx, redisBudget)
 		d, err := l.Allow(rctx, key, p)
 		cancel()
@@ -94,6 +115,7 @@ func (l *Limiter) AllowOrLocal(ctx context.Context, key string, p Policy) (Decis
 		}
 		l.redisDown(err)
 	}
+	l.localCount.Add(1)
 	return l.local.allow(key, p, time.Now()), nil
 }
 

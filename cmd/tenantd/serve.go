@@ -185,9 +185,13 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		}
 	}
 
+	devices, err := auth.NewDeviceCookies(master) // every instance accepts every other's device cookies
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry() // package http registers its metrics and the Go and process collectors
 	handler := api.NewServer(api.Deps{
-		DB: db, Keys: ring.Keys, Limiter: limiter, Throttle: throttle, Logger: log, Registry: reg,
+		DB: db, Keys: ring.Keys, Limiter: limiter, Throttle: throttle, Devices: devices, Logger: log, Registry: reg,
 	}, api.Config{Issuer: cfg.issuer, TrustedProxies: cfg.trustedProxies, SeparateMetrics: cfg.metricsAddr != ""})
 	if cfg.metricsAddr != "" {
 		mln, err := net.Listen("tcp", cfg.metricsAddr)

@@ -126,8 +126,9 @@ func (w *world) call(method, path, token string, body any) (int, []byte) {
 	return res.StatusCode, b
 }
 
-// raiseLimits lifts the tenant's workspace limit (as an operator would, in
-// the tenant's context) so that the workload measures writes, not 409s.
+// raiseLimits lifts the tenant's workspace limit and API rate limit (as an
+// operator would, in the tenant's context) so that the workload measures
+// writes, not 409s and 429s.
 func (w *world) raiseLimits(tenant uuid.UUID) {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, w.env.AdminURL)
@@ -139,7 +140,9 @@ func (w *world) raiseLimits(tenant uuid.UUID) {
 		if _, err := tx.Exec(ctx, "SET LOCAL app.tenant_id = '"+tenant.String()+"'"); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE tenants SET limits = '{"max_workspaces": 1000000}' WHERE id = $1`, tenant)
+		_, err := tx.Exec(ctx, `UPDATE tenants SET limits = '{"max_workspaces": 1000000}',
+		       features = features || '{"api_rate_limit": {"rate": 100000, "period_seconds": 1, "burst": 100000}}'
+		 WHERE id = $1`, tenant)
 		return err
 	})
 	if err != nil {
