@@ -216,6 +216,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, c *call) error 
 	if !c.p.IsTenantAdmin() && id != c.p.UserID {
 		return errNotTenantAdmin()
 	}
+	setETag(w, u.UpdatedAt)
 	writeJSON(w, http.StatusOK, u)
 	return nil
 }
@@ -268,12 +269,17 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request, c *call) erro
 	if in.Role != nil && !tenantd.ValidTenantRole(*in.Role) {
 		return invalid(tenantd.FieldError{Pointer: "/role", Detail: "must be one of owner, admin, member"})
 	}
+	versions, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
 	u, sessions, err := s.db.UpdateUser(r.Context(), c.scope, id,
-		postgres.UserPatch{Role: in.Role, Disabled: in.Disabled}, mayManageUser(c.p, in.Role))
+		postgres.UserPatch{Role: in.Role, Disabled: in.Disabled, IfMatch: versions}, mayManageUser(c.p, in.Role))
 	if err != nil {
 		return named(err)
 	}
 	s.forget(sessions)
+	setETag(w, u.UpdatedAt)
 	writeJSON(w, http.StatusOK, u)
 	return nil
 }

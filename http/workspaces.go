@@ -140,6 +140,7 @@ func (s *Server) getWorkspace(w http.ResponseWriter, r *http.Request, c *call) e
 	if err != nil {
 		return named(err)
 	}
+	setETag(w, ws.UpdatedAt)
 	writeJSON(w, http.StatusOK, ws)
 	return nil
 }
@@ -161,10 +162,16 @@ func (s *Server) patchWorkspace(w http.ResponseWriter, r *http.Request, c *call)
 	if err := in.validate(false); err != nil {
 		return err
 	}
-	ws, err := s.db.UpdateWorkspace(r.Context(), c.scope, id, postgres.WorkspacePatch{Name: in.Name, Description: in.Description})
+	versions, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	ws, err := s.db.UpdateWorkspace(r.Context(), c.scope, id,
+		postgres.WorkspacePatch{Name: in.Name, Description: in.Description, IfMatch: versions})
 	if err != nil {
 		return named(err)
 	}
+	setETag(w, ws.UpdatedAt)
 	writeJSON(w, http.StatusOK, ws)
 	return nil
 }

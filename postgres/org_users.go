@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -151,6 +152,9 @@ func (db *DB) InviteUser(ctx context.Context, s Scope, email, role string, inv I
 type UserPatch struct {
 	Role     *string
 	Disabled *bool
+	// IfMatch, when set, lists the versions (updated_at) the change applies
+	// to: another current version makes the update EPRECONDITION.
+	IfMatch []time.Time
 }
 
 // lockUser reads a user for update. The row lock makes the authorize
@@ -202,6 +206,10 @@ func (db *DB) UpdateUser(ctx context.Context, s Scope, id uuid.UUID, p UserPatch
 		}
 		if err := authorize(u); err != nil {
 			return err
+		}
+		if p.IfMatch != nil && !slices.ContainsFunc(p.IfMatch, u.UpdatedAt.Equal) {
+			return &tenantd.Error{Code: tenantd.EPRECONDITION,
+				Message: "The user has changed since the version named in If-Match; read it again."}
 		}
 		if u.Status == tenantd.UserDeactivated {
 			return tenantd.Errorf(tenantd.ECONFLICT, "A deactivated user cannot be changed.")

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"slices"
 	"time"
 
 	"context"
@@ -82,32 +83,66 @@ func (db *DB) CreateWorkspace(ctx context.Context, s Scope, name, description st
 }
 
 // WorkspacePatch is a change to a workspace; nil fields stay as they are.
+// IfMatch, when set, lists the versions (updated_at) the change applies
+// to: another current version makes the update EPRECONDITION.
 type WorkspacePatch struct {
 	Name        *string
 	Description *string
+	IfMatch     []time.Time
 }
 
-// UpdateWorkspace renames or redescribes a live workspace. A patch that
-// changes nothing writes nothing. MissingID when there is no such
-// workspace, ECONFLICT for a taken name. For owners and admins.
-func (db *DB) UpdateWorkspace(ctx context.Context, s Scope, id uuid.UUID, p WorkspacePatch) (*tenantd.Workspace, error) {
-	return db.oneWorkspace(ctx, s, missing("workspace", id), Statement{
-		SQL: `
+// updateWorkspaceSQL changes a live workspace under its row lock if its
+// version is one the caller named ($5, NULL: any), and returns the row
+// (changed or not) with the version it had before.
+const updateWorkspaceSQL = `
 WITH cur AS (
-    SELECT id FROM workspaces WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE
+    SELECT id, updated_at FROM workspaces WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE
 ), upd AS (
     UPDATE workspaces w SET name = coalesce($3, w.name), description = coalesce($4, w.description), updated_at = now()
       FROM cur
      WHERE w.tenant_id = $1 AND w.id = cur.id
+       AND ($5::timestamptz[] IS NULL OR cur.updated_at = ANY ($5::timestamptz[]))
        AND (w.name, w.description) IS DISTINCT FROM (coalesce($3, w.name), coalesce($4, w.description))
     RETURNING w.id, w.name, w.description, w.created_at, w.updated_at
 )
-SELECT * FROM upd
+SELECT (SELECT updated_at FROM cur), * FROM upd
 UNION ALL
-SELECT ` + workspaceColumns + ` FROM workspaces
- WHERE tenant_id = $1 AND id = (SELECT id FROM cur) AND NOT EXISTS (SELECT 1 FROM upd)`,
-		Args: []any{s.TenantID, id, p.Name, p.Description},
+SELECT (SELECT updated_at FROM cur), ` + workspaceColumns + ` FROM workspaces
+ WHERE tenant_id = $1 AND id = (SELECT id FROM cur) AND NOT EXISTS (SELECT 1 FROM upd)`
+
+// UpdateWorkspace renames or redescribes a live workspace. A patch that
+// changes nothing writes nothing. MissingID when there is no such
+// workspace, ECONFLICT for a taken name, EPRECONDITION when p.IfMatch does
+// not name its current version. For owners and admins.
+func (db *DB) UpdateWorkspace(ctx context.Context, s Scope, id uuid.UUID, p WorkspacePatch) (*tenantd.Workspace, error) {
+	var (
+		w    *tenantd.Workspace
+		prev time.Time
+	)
+	err := db.Run(ctx, s, Statement{
+		SQL:  updateWorkspaceSQL,
+		Args: []any{s.TenantID, id, p.Name, p.Description, p.IfMatch},
+		Scan: func(rows pgx.Rows) error {
+			if !rows.Next() {
+				return rows.Err()
+			}
+			var v tenantd.Workspace
+			err := rows.Scan(&prev, &v.ID, &v.Name, &v.Description, &v.CreatedAt, &v.UpdatedAt)
+			v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()
+			w = &v
+			return err
+		},
 	})
+	switch {
+	case err != nil:
+		return nil, err
+	case w == nil:
+		return nil, missing("workspace", id)
+	case p.IfMatch != nil && !slices.ContainsFunc(p.IfMatch, prev.Equal):
+		return nil, &tenantd.Error{Code: tenantd.EPRECONDITION,
+			Message: "The workspace has changed since the version named in If-Match; read it again."}
+	}
+	return w, nil
 }
 
 // DeleteWorkspace soft-deletes a live workspace: it no longer counts toward
