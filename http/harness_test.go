@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -69,6 +70,14 @@ type option func(*api.Deps, *api.Config)
 // client's address with X-Forwarded-For (see from).
 func behindProxy(_ *api.Deps, c *api.Config) {
 	c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+}
+
+// slowBackoff makes a login lockout last an hour, so a test's refused
+// attempts stay refused however slowly the machine runs it.
+func slowBackoff(d *api.Deps, _ *api.Config) {
+	p := ratelimit.DefaultLoginPolicy()
+	p.Pair.BaseDelay, p.Client.BaseDelay, p.Device.BaseDelay = time.Hour, time.Hour, time.Hour
+	d.Throttle.WithPolicy(p)
 }
 
 // from is the header that makes a request come from ip, on an app

@@ -12,7 +12,7 @@ import (
 // a device the owner logged in from before (even at the attacker's address).
 func TestAttackOnAnAccountDoesNotLockItsOwnerOut(t *testing.T) {
 	t.Parallel()
-	a := newApp(t, behindProxy)
+	a := newApp(t, behindProxy, slowBackoff)
 	acme := a.newTenant("pro")
 	const attacker, home, office = "203.0.113.66", "198.51.100.7", "192.0.2.10"
 	right := map[string]any{"tenant": acme.Slug, "email": acme.Email, "password": password + acme.Slug}
