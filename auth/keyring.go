@@ -99,10 +99,9 @@ func (r *KeyRing) Refresh(ctx context.Context) error {
 	return nil
 }
 
-// rotate applies the schedule once and reports whether the store changed.
-func (r *KeyRing) rotate(ctx context.Context, stored []StoredKey) (bool, error) {
-	now := r.now()
-	var active, pending *StoredKey // pending: the newest unused key
+// ClassifyKeys finds the active key and the pending one: the newest key
+// neither active nor retired. Either may be nil.
+func ClassifyKeys(stored []StoredKey) (active, pending *StoredKey) {
 	for i := range stored {
 		k := &stored[i]
 		switch {
@@ -112,6 +111,74 @@ func (r *KeyRing) rotate(ctx context.Context, stored []StoredKey) (bool, error) 
 			pending = k
 		}
 	}
+	return active, pending
+}
+
+// Rotation is what Rotate did.
+type Rotation struct {
+	Key       StoredKey // the new (or already pending) key
+	Added     bool      // false: a key was already pending and is used
+	Activated bool
+	SignsFrom time.Time // when not activated: the servers activate it then
+	RetireAt  time.Time // when activated: the previous key verifies until then
+}
+
+// Rotate starts a rotation now instead of at RotateAfter (an operator's
+// `tenantd keys rotate`): it adds a pending key, unless one is pending
+// already, which every instance publishes at its next Refresh and activates
+// after PublishFor. With activateNow the key is activated at once instead,
+// retiring the previous key after the token TTL and PublishFor; tokens it
+// signs are then rejected by instances and JWKS caches that have not
+// refreshed yet. Rotate refuses to run with a master key that does not
+// open the active key: a key sealed under another master key would break
+// every server.
+func (r *KeyRing) Rotate(ctx context.Context, activateNow bool) (Rotation, error) {
+	stored, err := r.Store.SigningKeys(ctx)
+	if err != nil {
+		return Rotation{}, fmt.Errorf("auth: load signing keys: %w", err)
+	}
+	active, pending := ClassifyKeys(stored)
+	if active != nil {
+		if _, err := OpenPrivateKey(r.Master, active.ID, active.Alg, active.SealedPrivate); err != nil {
+			return Rotation{}, fmt.Errorf("auth: this master key does not open the active signing key %s, so it is not the servers' master key: %w", active.ID, err)
+		}
+	}
+	now := r.now()
+	var out Rotation
+	if pending != nil {
+		out.Key = *pending
+	} else {
+		k, err := r.add(ctx, now)
+		if err != nil {
+			return Rotation{}, err
+		}
+		if stored, err = r.Store.SigningKeys(ctx); err != nil {
+			return Rotation{}, fmt.Errorf("auth: load signing keys: %w", err)
+		}
+		for _, s := range stored {
+			if s.ID == k.ID {
+				out.Key = s
+			}
+		}
+		out.Added = true
+	}
+	publishFor := cmp.Or(r.PublishFor, DefaultPublishFor)
+	if !activateNow {
+		out.SignsFrom = out.Key.CreatedAt.Add(publishFor)
+		return out, nil
+	}
+	out.RetireAt = now.Add(cmp.Or(r.TokenTTL, DefaultTTL) + publishFor)
+	if err := r.activate(ctx, out.Key.ID, out.RetireAt); err != nil {
+		return Rotation{}, err
+	}
+	out.Activated = true
+	return out, nil
+}
+
+// rotate applies the schedule once and reports whether the store changed.
+func (r *KeyRing) rotate(ctx context.Context, stored []StoredKey) (bool, error) {
+	now := r.now()
+	active, pending := ClassifyKeys(stored)
 	publishFor := cmp.Or(r.PublishFor, DefaultPublishFor)
 	retireAt := now.Add(cmp.Or(r.TokenTTL, DefaultTTL) + publishFor)
 	changed := false

@@ -166,3 +166,31 @@ func TestKeyRingKeepsThePreviousSetOnError(t *testing.T) {
 		t.Fatalf("failed refresh: err %v, set replaced %v", err, ring.Keys() != before)
 	}
 }
+
+// Rotate adds one pending key (a second call reuses it), activates it on
+// request, and refuses a master key that does not open the active key.
+func TestKeyRingRotateOnDemand(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, master := &memStore{}, randomMaster()
+	ring := &KeyRing{Store: store, Master: master}
+	if err := ring.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&KeyRing{Store: store, Master: randomMaster()}).Rotate(ctx, false); err == nil {
+		t.Fatal("Rotate with another master key succeeded")
+	}
+	first, err := ring.Rotate(ctx, false)
+	if err != nil || !first.Added || first.Activated || first.SignsFrom.IsZero() {
+		t.Fatalf("first rotate: %+v, %v", first, err)
+	}
+	again, err := ring.Rotate(ctx, true)
+	if err != nil || again.Added || !again.Activated || again.Key.ID != first.Key.ID {
+		t.Fatalf("second rotate: %+v, %v (want the pending key %s activated)", again, err, first.Key.ID)
+	}
+	stored, _ := store.SigningKeys(ctx)
+	active, pending := ClassifyKeys(stored)
+	if active == nil || active.ID != first.Key.ID || pending != nil || len(stored) != 2 {
+		t.Fatalf("after rotate --now: active %v pending %v of %d keys", active, pending, len(stored))
+	}
+}

@@ -17,17 +17,11 @@ func cmdKeys(ctx context.Context, c *cli, args []string) error {
 	})
 }
 
-// cmdKeysRotate starts a rotation of the token signing key now, following
-// auth.KeyRing's schedule: the new key is stored pending (published in the
-// JWKS by every instance at its next refresh, without signing), and the
-// servers' KeyRing activates it once it has been published for
-// auth.DefaultPublishFor. With --now it is activated at once instead, as
-// KeyRing does itself (retiring the previous key at now + token TTL +
-// publish time) — at the cost of rejecting its tokens on instances and JWKS
-// caches that have not seen it yet.
-//
-// auth.KeyRing has no exported way to force a rotation, so this does what its
-// unexported add and activate do, through the same KeyStore.
+// cmdKeysRotate starts a rotation of the token signing key now
+// (auth.KeyRing.Rotate): the new key is stored pending, published in the
+// JWKS by every instance at its next refresh without signing, and activated
+// by the servers once it has been published for auth.DefaultPublishFor.
+// With --now it is activated at once instead.
 func cmdKeysRotate(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet(c, "keys rotate", "keys rotate [--now]")
 	now := fs.Bool("now", false, "activate the new key at once instead of after it has been published")
@@ -43,68 +37,24 @@ func cmdKeysRotate(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer db.close()
-	store := db.Keys()
-	stored, err := store.SigningKeys(ctx)
+	ring := &auth.KeyRing{Store: db.Keys(), Master: master}
+	rot, err := ring.Rotate(ctx, *now)
 	if err != nil {
 		return err
 	}
-	active, pending := classifyKeys(stored)
-	// A key sealed under another master key would break every server.
-	if active != nil {
-		if _, err := auth.OpenPrivateKey(master, active.ID, active.Alg, active.SealedPrivate); err != nil {
-			return fmt.Errorf("this master key does not open the active signing key %s, so it is not the servers' master key: %w", active.ID, err)
-		}
-	}
-	t := time.Now()
-	if pending != nil {
-		fmt.Fprintf(c.stdout, "key %s is already pending since %s\n", pending.ID, pending.CreatedAt.UTC().Format(time.RFC3339))
+	if rot.Added {
+		fmt.Fprintf(c.stdout, "added key %s (%s), pending\n", rot.Key.ID, rot.Key.Alg)
 	} else {
-		k, err := auth.GenerateKey("", t)
-		if err != nil {
-			return err
-		}
-		pub, err := auth.MarshalPublicKey(k)
-		if err != nil {
-			return err
-		}
-		sealed, err := auth.SealPrivateKey(master, k)
-		if err != nil {
-			return err
-		}
-		sk := auth.StoredKey{ID: k.ID, Alg: k.Alg, Public: pub, SealedPrivate: sealed, CreatedAt: t}
-		if err := store.AddSigningKey(ctx, sk); err != nil {
-			return fmt.Errorf("store new signing key: %w", err)
-		}
-		pending = &sk
-		fmt.Fprintf(c.stdout, "added key %s (%s), pending\n", k.ID, k.Alg)
+		fmt.Fprintf(c.stdout, "key %s is already pending since %s\n", rot.Key.ID, rot.Key.CreatedAt.UTC().Format(time.RFC3339))
 	}
-	if !*now {
+	if !rot.Activated {
 		fmt.Fprintf(c.stdout, "the servers publish it now and sign with it from %s (their first key refresh after that)\n",
-			pending.CreatedAt.Add(auth.DefaultPublishFor).UTC().Format(time.RFC3339))
+			rot.SignsFrom.UTC().Format(time.RFC3339))
 		return nil
 	}
-	retireAt := t.Add(auth.DefaultTTL + auth.DefaultPublishFor)
-	if err := store.ActivateSigningKey(ctx, pending.ID, retireAt); err != nil {
-		return fmt.Errorf("activate signing key %s: %w", pending.ID, err)
-	}
-	fmt.Fprintf(c.stdout, "key %s is active; the previous key verifies until %s\n", pending.ID, retireAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(c.stdout, "key %s is active; the previous key verifies until %s\n", rot.Key.ID, rot.RetireAt.UTC().Format(time.RFC3339))
 	fmt.Fprintln(c.stdout, "note: instances and JWKS caches that have not refreshed yet (up to 30 s for tenantd) reject tokens it signs until they do")
 	return nil
-}
-
-// classifyKeys finds the active key and the pending one as auth.KeyRing
-// does: pending is the newest key neither active nor retired.
-func classifyKeys(stored []auth.StoredKey) (active, pending *auth.StoredKey) {
-	for i := range stored {
-		k := &stored[i]
-		switch {
-		case k.Active:
-			active = k
-		case k.NotAfter.IsZero() && (pending == nil || k.CreatedAt.After(pending.CreatedAt)):
-			pending = k
-		}
-	}
-	return active, pending
 }
 
 // keyState describes a stored key for people.
@@ -138,7 +88,7 @@ func cmdKeysList(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	slices.SortFunc(stored, func(a, b auth.StoredKey) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	_, pending := classifyKeys(stored)
+	_, pending := auth.ClassifyKeys(stored)
 	type row struct {
 		KID       string     `json:"kid"`
 		Alg       string     `json:"alg"`
