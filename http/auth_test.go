@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
+	"github.com/tenantd/tenantd"
 	"github.com/tenantd/tenantd/auth"
 	api "github.com/tenantd/tenantd/http"
 )
@@ -120,6 +121,57 @@ func TestRefreshRotationAndReuseDetection(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond) // the principal cache's bound
 	if res := a.do("GET", "/v1/me", tok.AccessToken, nil); res.Status != 401 {
 		t.Fatalf("access token of a session revoked by reuse: %d", res.Status)
+	}
+}
+
+// Only a secret that really was rotated out counts as reuse. A made-up
+// secret for a real session (its ids are in any access token) is refused
+// and does nothing to the session; an old secret, however many rotations
+// ago, still revokes it and is flagged.
+func TestForgedRefreshSecretLeavesTheSessionAlone(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	acme := a.newTenant("pro")
+	parts := strings.Split(acme.Refresh, ".")
+	for _, secret := range []string{"AAAA", auth.NewSecret()} {
+		forged := strings.Join(append(parts[:3:3], secret), ".")
+		if res := a.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": forged}); res.Status != 401 {
+			t.Fatalf("forged refresh secret: %d %s", res.Status, res.Body)
+		}
+	}
+	if got := a.flagged(acme.ID, tenantd.FlagRefreshReuse); len(got) != 0 {
+		t.Fatalf("a forged secret was flagged as reuse: %+v", got)
+	}
+	if res := a.do("GET", "/v1/me", acme.Token, nil); res.Status != 200 {
+		t.Fatalf("the victim's access token after the forgeries: %d", res.Status)
+	}
+	rotate := func(rt string) (string, int) {
+		res := a.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": rt})
+		var tok struct {
+			RefreshToken string `json:"refresh_token"`
+		}
+		if res.Status == 200 {
+			res.json(t, &tok)
+		}
+		return tok.RefreshToken, res.Status
+	}
+	second, status := rotate(acme.Refresh)
+	if status != 200 {
+		t.Fatalf("the victim's own refresh after the forgeries: %d", status)
+	}
+	third, status := rotate(second)
+	if status != 200 {
+		t.Fatalf("second rotation: %d", status)
+	}
+	// The first secret, two rotations old: reuse.
+	if _, status := rotate(acme.Refresh); status != 401 {
+		t.Fatalf("a secret rotated out two rotations ago: %d", status)
+	}
+	if got := a.flagged(acme.ID, tenantd.FlagRefreshReuse); len(got) != 1 {
+		t.Fatalf("reuse of a rotated-out secret: %d flagged events", len(got))
+	}
+	if _, status := rotate(third); status != 401 {
+		t.Fatalf("the current secret of a session revoked by reuse: %d", status)
 	}
 }
 

@@ -230,6 +230,10 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		logger(ctx).Warn("flagged event", "action", "auth.refresh.reused", "tenant_id", tenant)
 		s.principals.drop(session.String())
 	}
+	if res.Unknown {
+		// Not the tenant's event: anyone can name any session.
+		s.recordSecurityEvent(ctx, "auth.refresh.failed", "unknown session or refresh secret", req)
+	}
 	if !res.OK {
 		return invalid
 	}

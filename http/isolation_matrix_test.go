@@ -328,20 +328,10 @@ func (a *app) expiredToken(tn *tenant) string {
 // signature.
 func tamperTenant(t testing.TB, token string, tid uuid.UUID) string {
 	t.Helper()
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWS: %q", token)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(raw, &claims); err != nil {
-		t.Fatal(err)
-	}
+	claims := claimsOf(t, token)
 	claims["tid"] = tid.String()
-	raw, _ = json.Marshal(claims)
+	raw, _ := json.Marshal(claims)
+	parts := strings.Split(token, ".")
 	parts[1] = base64.RawURLEncoding.EncodeToString(raw)
 	return strings.Join(parts, ".")
 }
@@ -446,12 +436,46 @@ func TestIsolationMatrix(t *testing.T) {
 		})
 	}
 
+	// B has seen A's access token (its tid and sid are readable by
+	// anyone): a refresh token made of them with any secret is refused,
+	// flags nothing, and A's session lives on.
+	claims := claimsOf(t, A.Token)
+	forged := "rt1." + claims["tid"].(string) + "." + claims["sid"].(string) + "." + auth.NewSecret()
+	if res := a.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": forged}); res.Status != 401 {
+		t.Errorf("a forged refresh token for A's session: %d", res.Status)
+	}
+	if res := a.do("GET", "/v1/me", A.Token, nil); res.Status != 200 {
+		t.Errorf("A's session after B forged its refresh token: %d", res.Status)
+	}
+	if got := a.flagged(A.ID, tenantd.FlagRefreshReuse); len(got) > 0 {
+		t.Errorf("a forged refresh token was flagged as reuse in A's log: %+v", got)
+	}
+
 	after := a.checksums(A.ID)
 	for table, sum := range before {
 		if after[table] != sum {
 			t.Errorf("tenant A's %s rows changed during the matrix", table)
 		}
 	}
+}
+
+// claimsOf reads the claims of a JWS without verifying it, as anyone
+// holding the token can.
+func claimsOf(t testing.TB, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWS: %q", token)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
 }
 
 // publicCase: a public route answers without a token and says nothing of A.

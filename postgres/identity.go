@@ -136,13 +136,19 @@ type RefreshResult struct {
 	// Reused is true when the token was valid once but has been rotated
 	// away: the session is now revoked and the event flagged.
 	Reused bool
-	OK     bool
+	// Unknown is true when the session does not exist or the secret was
+	// never one of its own (a guess): nothing was changed or recorded.
+	Unknown bool
+	OK      bool
 }
 
 // RotateRefresh checks a presented refresh token against the session and,
 // when it is the current one and the user and tenant are active, replaces
-// it with newHash. A token of the right session that is not the current one
-// is a reuse: the whole session is revoked and a flagged event recorded.
+// it with newHash, keeping the old hash as rotated out. Presenting a
+// rotated-out secret is a reuse: the whole session is revoked and a flagged
+// event recorded. Any other secret changes nothing (Unknown): knowing the
+// ids of a session, which every access token carries, must not be enough
+// to end it. presented is the hash of the presented secret.
 func (db *DB) RotateRefresh(ctx context.Context, tenant, session uuid.UUID, presented []byte, newHash []byte, matches func(stored []byte) bool, req tenantd.RequestInfo) (RefreshResult, error) {
 	var res RefreshResult
 	err := db.InTenant(ctx, SystemScope(tenant, req), func(tx *Tx) error {
@@ -157,12 +163,23 @@ SELECT s.user_id, s.refresh_hash, s.revoked_at IS NULL AND s.expires_at > now(),
  WHERE s.tenant_id = $1 AND s.id = $2 FOR UPDATE OF s`, tenant, session).
 			Scan(&res.UserID, &stored, &live, &userActive, &tenantActive)
 		if err == pgx.ErrNoRows {
+			res.Unknown = true
 			return nil
 		} else if err != nil {
 			return err
 		}
 		actor := tenantd.Actor{Type: tenantd.ActorUser, ID: res.UserID.String()}
 		if !matches(stored) {
+			var rotatedOut bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM refresh_rotations
+			                             WHERE tenant_id = $1 AND session_id = $2 AND refresh_hash = $3)`,
+				tenant, session, presented).Scan(&rotatedOut); err != nil {
+				return err
+			}
+			if !rotatedOut {
+				res.Unknown = true
+				return nil
+			}
 			res.Reused = true
 			if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = coalesce(revoked_at, now()), revoked_reason = 'refresh token reuse'
 			                           WHERE tenant_id = $1 AND id = $2`, tenant, session); err != nil {
@@ -177,8 +194,12 @@ SELECT s.user_id, s.refresh_hash, s.revoked_at IS NULL AND s.expires_at > now(),
 				TargetType: "session", TargetID: session.String()})
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `UPDATE sessions SET refresh_hash = $3, refresh_generation = refresh_generation + 1,
-		                           refreshed_at = now() WHERE tenant_id = $1 AND id = $2`, tenant, session, newHash); err != nil {
+		if _, err := tx.Exec(ctx, `
+WITH rotated AS (
+    INSERT INTO refresh_rotations (tenant_id, session_id, refresh_hash) VALUES ($1, $2, $4)
+    ON CONFLICT DO NOTHING)
+UPDATE sessions SET refresh_hash = $3, refresh_generation = refresh_generation + 1, refreshed_at = now()
+ WHERE tenant_id = $1 AND id = $2`, tenant, session, newHash, stored); err != nil {
 			return err
 		}
 		tx.Audit(tenantd.Event{Action: "auth.refresh.succeeded", Actor: actor, TargetType: "session", TargetID: session.String()})
