@@ -581,16 +581,14 @@ func (a *app) flaggedAll(tenant uuid.UUID) []tenantd.AuditEvent {
 	return out
 }
 
-// metrics returns the /metrics text (not part of the OpenAPI document).
+// metrics returns the /metrics text, read as a platform operator.
 func (a *app) metrics() string {
 	a.t.Helper()
-	res, err := a.ts.Client().Get(a.ts.URL + "/metrics")
-	if err != nil {
-		a.t.Fatal(err)
+	res := a.do("GET", "/metrics", a.operatorToken(), nil)
+	if res.Status != 200 {
+		a.t.Fatalf("GET /metrics: %d %s", res.Status, res.Body)
 	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return string(b)
+	return string(res.Body)
 }
 
 // Operator tokens are short-lived and refused beyond their bound.

@@ -1,6 +1,10 @@
 package http
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	requests *prometheus.CounterVec
@@ -20,4 +24,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	reg.MustRegister(m.requests, m.flagged, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
+}
+
+// serveMetrics: GET /metrics on the API listener, for platform operators
+// (Prometheus scrapes MetricsHandler on TENANTD_METRICS_ADDR instead).
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, _ *operatorCall) error {
+	s.metricsHandler.ServeHTTP(w, r)
+	return nil
 }

@@ -50,6 +50,10 @@ func (s *Server) routeTable() []Route {
 	}
 	routes = append(routes, s.auditRoutes()...)        // audit.go
 	routes = append(routes, s.organisationRoutes()...) // users.go, workspaces.go
+	if !s.cfg.SeparateMetrics {
+		routes = append(routes, Route{Method: "GET", Pattern: "/metrics", Access: Operator,
+			Summary: "Prometheus metrics (platform-wide)", operator: s.serveMetrics})
+	}
 	for i, rt := range routes {
 		if rt.Method == http.MethodPost && rt.Access == Tenant && !rt.NoIdempotencyKey {
 			routes[i].tenant = s.idempotent(rt.tenant) // idempotency.go

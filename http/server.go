@@ -40,7 +40,9 @@ type Config struct {
 	// the request arrived on a loopback address.
 	SecureCookies bool
 	// SeparateMetrics keeps GET /metrics off the API listener (the caller
-	// serves MetricsHandler on an internal address instead).
+	// serves MetricsHandler on an internal address instead). Without it,
+	// GET /metrics on the API takes an operator token: the metrics are
+	// platform-wide.
 	SeparateMetrics bool
 }
 
@@ -127,9 +129,6 @@ func NewServer(d Deps, cfg Config) *Server {
 		s.mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
 	}
 	s.metricsHandler = promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})
-	if !cfg.SeparateMetrics {
-		s.mux.Handle("GET /metrics", s.metricsHandler)
-	}
 	s.mux.HandleFunc("/", s.noRoute)
 	return s
 }
@@ -157,8 +156,9 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 // and panic recovery around the router.
 func (s *Server) Handler() http.Handler { return s.base(s.mux) }
 
-// MetricsHandler serves the Prometheus metrics (also at GET /metrics on the
-// API unless Config.SeparateMetrics).
+// MetricsHandler serves the Prometheus metrics to anyone, for an internal
+// address (on the API, GET /metrics takes an operator token, and is absent
+// with Config.SeparateMetrics).
 func (s *Server) MetricsHandler() http.Handler { return s.metricsHandler }
 
 // Routes returns the route table: the isolation matrix enumerates it.

@@ -142,7 +142,8 @@ Environment:
   TENANTD_MASTER_KEY       base64 32-byte key sealing signing keys (default: file $TENANTD_DATA/master.key)
   TENANTD_TRUSTED_PROXIES  comma-separated CIDRs whose X-Forwarded-For is trusted
   TENANTD_ISSUER           token issuer (default tenantd)
-  TENANTD_METRICS_ADDR     serve /metrics only on this internal address
+  TENANTD_METRICS_ADDR     serve /metrics on this internal address (unset: on the API,
+                           for operator tokens only)
   TENANTD_LOG_LEVEL        debug, info, warn or error (default info)
   TENANTD_DEMO             1 provisions the demo tenants acme and globex
 

@@ -112,6 +112,18 @@ func startServe(t *testing.T, env map[string]string, args ...string) *server {
 	return s
 }
 
+// logField is the field key of the first JSON log line whose message is msg.
+func logField(log, msg, key string) string {
+	for _, line := range strings.Split(log, "\n") {
+		var l map[string]any
+		if json.Unmarshal([]byte(line), &l) == nil && l["msg"] == msg {
+			v, _ := l[key].(string)
+			return v
+		}
+	}
+	return ""
+}
+
 func getStatus(t *testing.T, url string) int {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -154,6 +166,9 @@ func TestServeEmbedded(t *testing.T) {
 		if got := getStatus(t, s.url+path); got != http.StatusOK {
 			t.Errorf("GET %s = %d, want 200", path, got)
 		}
+	}
+	if got := getStatus(t, s.url+"/metrics"); got != http.StatusUnauthorized {
+		t.Errorf("GET /metrics without a token = %d, want 401", got)
 	}
 	if out := s.stdout.String(); !strings.Contains(out, s.url) || !strings.Contains(out, "owner@acme.example") ||
 		!strings.Contains(out, "/v1/auth/login") {
@@ -293,9 +308,19 @@ func TestExternalDatabase(t *testing.T) {
 		t.Errorf("keys rotate without a master key: exit %d, stderr %q", code, errOut)
 	}
 
+	env["TENANTD_METRICS_ADDR"] = "127.0.0.1:0"
 	s := startServe(t, env) // migrates again (nothing to do), creates the first key
+	delete(env, "TENANTD_METRICS_ADDR")
 	if got := getStatus(t, s.url+"/readyz"); got != http.StatusOK {
 		t.Errorf("GET /readyz = %d, want 200", got)
+	}
+	if got := getStatus(t, s.url+"/metrics"); got != http.StatusNotFound {
+		t.Errorf("GET /metrics on the API with TENANTD_METRICS_ADDR set = %d, want 404", got)
+	}
+	if addr := logField(s.stderr.String(), "metrics listening", "addr"); addr == "" {
+		t.Errorf("no metrics address logged:\n%s", s.stderr)
+	} else if got := getStatus(t, "http://"+addr+"/metrics"); got != http.StatusOK {
+		t.Errorf("GET /metrics on TENANTD_METRICS_ADDR = %d, want 200", got)
 	}
 	if code := s.stop(); code != 0 {
 		t.Fatalf("serve exited with %d\n%s", code, s.stderr)
