@@ -23,9 +23,13 @@ import (
 type VerifyResult struct {
 	TenantID uuid.UUID
 	Slug     string
-	Events   int64 // events checked
-	HeadSeq  int64 // the seq the chain's head says is the last
-	OK       bool
+	Events   int64  // events checked
+	HeadSeq  int64  // the seq the chain's head says is the last
+	HeadHash []byte // and its hash
+	// Checkpoint is the seq of the latest signed checkpoint the chain was
+	// held to (0: none).
+	Checkpoint int64
+	OK         bool
 	// BrokenSeq is the first seq whose event was changed, deleted or
 	// inserted out of band (0 when OK); Problem says what is wrong there.
 	BrokenSeq int64
@@ -35,65 +39,140 @@ type VerifyResult struct {
 const chainEventsSQL = `
 SELECT ` + chainEventColumns + `
   FROM audit_events
- WHERE tenant_id = $1
+ WHERE tenant_id = $1 AND seq >= $2
  ORDER BY seq`
 
 const chainHeadSQL = `SELECT seq, hash FROM audit_heads WHERE tenant_id = $1`
 
 // VerifyAuditChain recomputes a tenant's hash chain: seqs run 1..n without a
 // gap, each prev_hash is the previous event's hash, each hash matches its
-// event, and the last event is the chain's head. It reads one snapshot
-// (REPEATABLE READ), so concurrent writers never cause a false alarm, and
-// streams the events. For operators (`tenantd audit verify`).
-func (db *DB) VerifyAuditChain(ctx context.Context, tenantID uuid.UUID) (VerifyResult, error) {
+// event, and the last event is the chain's head. The chain is also held to
+// the points in expect (signed checkpoints, or heads an operator recorded
+// elsewhere): it must still hold each point's event with exactly that hash,
+// so a chain whose tail was deleted, whose head was reset, or that was
+// rewritten up to its head fails. It reads one snapshot (REPEATABLE READ),
+// so concurrent writers never cause a false alarm, and streams the events.
+// For operators (`tenantd audit verify`) and the checkpointer.
+func (db *DB) VerifyAuditChain(ctx context.Context, tenantID uuid.UUID, expect ...tenantd.ChainPoint) (VerifyResult, error) {
+	return db.verifyChain(ctx, tenantID, tenantd.ChainPoint{}, expect)
+}
+
+// VerifyAuditChainFrom verifies a chain from the point from on: the event
+// at from.Seq must still have from.Hash and match it, and every later event
+// must link to it, up to the head. Checkpointing uses it to extend a signed
+// checkpoint without rereading the whole chain; a from of seq 0 verifies
+// the whole chain.
+func (db *DB) VerifyAuditChainFrom(ctx context.Context, tenantID uuid.UUID, from tenantd.ChainPoint) (VerifyResult, error) {
+	return db.verifyChain(ctx, tenantID, from, nil)
+}
+
+func (db *DB) verifyChain(ctx context.Context, tenantID uuid.UUID, from tenantd.ChainPoint, expect []tenantd.ChainPoint) (VerifyResult, error) {
 	res := VerifyResult{TenantID: tenantID}
 	err := db.InTenant(ctx, SystemScope(tenantID, tenantd.RequestInfo{ID: "audit-verify"}), func(tx *Tx) error {
 		if _, err := tx.Exec(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, chainEventsSQL, tenantID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		var (
-			e               chainEvent
-			lastSeq         int64
-			lastHash        = []byte{}
-			broken, problem = int64(0), ""
-		)
-		for rows.Next() {
-			if err := e.scan(rows); err != nil {
-				return err
-			}
-			broken, problem = checkLink(lastSeq, lastHash, &e)
-			if broken != 0 {
-				break
-			}
-			res.Events++
-			lastSeq, lastHash = e.Seq, e.Hash
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		var headSeq int64
-		var headHash []byte
-		if err := tx.QueryRow(ctx, chainHeadSQL, tenantID).Scan(&headSeq, &headHash); err != nil {
+		var head tenantd.ChainPoint
+		if err := tx.QueryRow(ctx, chainHeadSQL, tenantID).Scan(&head.Seq, &head.Hash); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				res.Problem = "the tenant has no chain head (audit_heads row missing)"
 				return nil
 			}
 			return err
 		}
-		res.HeadSeq = headSeq
-		if broken == 0 {
-			broken, problem = checkHead(lastSeq, lastHash, headSeq, headHash)
+		res.HeadSeq, res.HeadHash = head.Seq, head.Hash
+		c := chainCheck{last: tenantd.ChainPoint{Hash: []byte{}}, from: from, expect: expect}
+		rows, err := tx.Query(ctx, chainEventsSQL, tenantID, max(from.Seq, 1))
+		if err != nil {
+			return err
 		}
-		res.BrokenSeq, res.Problem, res.OK = broken, problem, broken == 0
+		defer rows.Close()
+		var e chainEvent
+		for rows.Next() {
+			if err := e.scan(rows); err != nil {
+				return err
+			}
+			if !c.next(&e) {
+				break
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		c.end(head)
+		res.Events, res.BrokenSeq, res.Problem, res.OK = c.events, c.broken, c.problem, c.broken == 0
 		return nil
 	})
 	return res, err
+}
+
+// chainCheck checks a chain's events one at a time, oldest first.
+type chainCheck struct {
+	last    tenantd.ChainPoint // the last event checked (seq 0 and no hash before the first)
+	from    tenantd.ChainPoint // seq 0, or the point the events start at
+	expect  []tenantd.ChainPoint
+	events  int64
+	broken  int64
+	problem string
+}
+
+func (c *chainCheck) fail(seq int64, format string, args ...any) bool {
+	c.broken, c.problem = seq, fmt.Sprintf(format, args...)
+	return false
+}
+
+// next checks one more event; false when the chain is broken there.
+func (c *chainCheck) next(e *chainEvent) bool {
+	if c.from.Seq > 0 && c.events == 0 {
+		// The starting point: checked against itself and the point.
+		switch {
+		case e.Seq != c.from.Seq:
+			return c.fail(c.from.Seq, "event %d, the checkpoint's, is missing: deleted", c.from.Seq)
+		case !bytes.Equal(chainHash(e.PrevHash, e.canonical()), e.Hash):
+			return c.fail(e.Seq, "event %d does not match its hash: changed after it was written", e.Seq)
+		case !bytes.Equal(e.Hash, c.from.Hash):
+			return c.fail(e.Seq, "event %d is not the one checkpointed (its hash differs): the chain was rewritten", e.Seq)
+		}
+	} else if seq, problem := checkLink(c.last.Seq, c.last.Hash, e); seq != 0 {
+		return c.fail(seq, "%s", problem)
+	}
+	for _, p := range c.expect {
+		if p.Seq == e.Seq && !bytes.Equal(p.Hash, e.Hash) {
+			return c.fail(e.Seq, "event %d is not the one checkpointed (its hash differs): the chain was rewritten", e.Seq)
+		}
+	}
+	c.events++
+	c.last = tenantd.ChainPoint{Seq: e.Seq, Hash: e.Hash}
+	return true
+}
+
+// end checks the last event against the chain's head and the expected
+// points beyond it, unless the chain already broke.
+func (c *chainCheck) end(head tenantd.ChainPoint) {
+	if c.broken != 0 {
+		return
+	}
+	if c.from.Seq > 0 && c.events == 0 {
+		if c.from.Seq > head.Seq {
+			c.fail(head.Seq+1, "the chain ends at %d but a checkpoint holds event %d: events %d to %d were deleted",
+				head.Seq, c.from.Seq, head.Seq+1, c.from.Seq)
+		} else {
+			c.fail(c.from.Seq, "event %d, the checkpoint's, is missing: deleted", c.from.Seq)
+		}
+		return
+	}
+	if seq, problem := checkHead(c.last.Seq, c.last.Hash, head.Seq, head.Hash); seq != 0 {
+		c.fail(seq, "%s", problem)
+		return
+	}
+	for _, p := range c.expect {
+		if p.Seq > head.Seq {
+			c.fail(head.Seq+1, "the chain ends at %d but a checkpoint holds event %d: events %d to %d were deleted",
+				head.Seq, p.Seq, head.Seq+1, p.Seq)
+			return
+		}
+	}
 }
 
 // checkLink checks one event against the one before it (seq 0 and an empty

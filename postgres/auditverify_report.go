@@ -27,7 +27,8 @@ func (db *DB) VerifyAuditChains(ctx context.Context, slug string) ([]VerifyResul
 
 // FormatVerify renders results for a terminal, one line per tenant and a
 // summary, and reports whether every chain verified: the command exits
-// non-zero when it did not.
+// non-zero when it did not. A verified chain's head is printed as seq:hash,
+// the form `tenantd audit verify --expect` takes.
 func FormatVerify(results []VerifyResult) (report string, ok bool) {
 	var b strings.Builder
 	broken := 0
@@ -37,7 +38,11 @@ func FormatVerify(results []VerifyResult) (report string, ok bool) {
 			name = r.TenantID.String()
 		}
 		if r.OK {
-			fmt.Fprintf(&b, "ok      %s (%s): %d events, chain head at %d\n", name, r.TenantID, r.Events, r.HeadSeq)
+			fmt.Fprintf(&b, "ok      %s (%s): %d events, chain head %d:%x", name, r.TenantID, r.Events, r.HeadSeq, r.HeadHash)
+			if r.Checkpoint > 0 {
+				fmt.Fprintf(&b, ", signed checkpoint at %d holds", r.Checkpoint)
+			}
+			b.WriteString("\n")
 			continue
 		}
 		broken++

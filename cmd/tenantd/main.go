@@ -11,7 +11,8 @@
 //	tenantd verify-isolation
 //	tenantd keys rotate [--now]
 //	tenantd keys list [--json]
-//	tenantd audit verify [--tenant SLUG]
+//	tenantd audit verify [--tenant SLUG] [--expect SEQ:HASH] [--checkpoints FILE]
+//	tenantd audit checkpoint [--checkpoints FILE]
 //	tenantd operator token [--operator UUID] [--ttl 15m]
 //
 // Configuration comes from the environment (see `tenantd help`).
@@ -69,7 +70,7 @@ func commands() []command {
 		{"tenant", "tenant create | tenant list: provision and list tenants", cmdTenant},
 		{"verify-isolation", "inspect the live catalog for ways around tenant isolation; exit 1 on any finding", cmdVerifyIsolation},
 		{"keys", "keys rotate | keys list: token signing keys", cmdKeys},
-		{"audit", "audit verify [--tenant SLUG]: recompute the audit hash chains; exit 1 naming the first broken event", cmdAudit},
+		{"audit", "audit verify | audit checkpoint: verify the audit hash chains against their signed checkpoints; sign the heads", cmdAudit},
 		{"operator", "operator token: mint a short-lived platform operator token", cmdOperator},
 		{"help", "show this help", nil},
 	}
@@ -144,6 +145,10 @@ Environment:
   TENANTD_ISSUER           token issuer (default tenantd)
   TENANTD_METRICS_ADDR     serve /metrics on this internal address (unset: on the API,
                            for operator tokens only)
+  TENANTD_AUDIT_CHECKPOINTS
+                           the signed audit checkpoint log (default $TENANTD_DATA/audit-checkpoints.jsonl)
+  TENANTD_AUDIT_CHECKPOINT_EVERY
+                           how often serve signs every audit chain's head (default 5m; 0 = never)
   TENANTD_LOG_LEVEL        debug, info, warn or error (default info)
   TENANTD_DEMO             1 provisions the demo tenants acme and globex
 

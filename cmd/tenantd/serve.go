@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantd/tenantd/auth"
+	"github.com/tenantd/tenantd/checkpoint"
 	api "github.com/tenantd/tenantd/http"
 	"github.com/tenantd/tenantd/internal/redisproc"
 	"github.com/tenantd/tenantd/postgres"
@@ -39,6 +40,10 @@ type serveConfig struct {
 	issuer         string
 	trustedProxies []netip.Prefix
 	demo           bool
+	// The signed audit checkpoint log, and how often to append to it
+	// (0: never).
+	checkpoints     string
+	checkpointEvery time.Duration
 }
 
 func loadServeConfig(c *cli) (serveConfig, error) {
@@ -50,6 +55,16 @@ func loadServeConfig(c *cli) (serveConfig, error) {
 		redisURL:    c.config("REDIS_URL", ""),
 		issuer:      c.config("TENANTD_ISSUER", ""),
 		demo:        isTrue(c.env("TENANTD_DEMO")),
+		checkpoints: checkpointsPath(c, ""),
+	}
+	switch every := c.config("TENANTD_AUDIT_CHECKPOINT_EVERY", "5m"); every {
+	case "0", "off":
+	default:
+		d, err := time.ParseDuration(every)
+		if err != nil || d <= 0 {
+			return cfg, fmt.Errorf("TENANTD_AUDIT_CHECKPOINT_EVERY: %q is not a duration such as 5m (or 0 for never)", every)
+		}
+		cfg.checkpointEvery = d
 	}
 	if cfg.databaseURL == "" && cfg.migrateURL != "" {
 		return cfg, errors.New("MIGRATE_DATABASE_URL is set but DATABASE_URL is not: set both for an external database, or neither for the embedded cluster")
@@ -189,6 +204,24 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Signed checkpoints of every tenant's audit chain head, kept outside
+	// the database, at once and then periodically.
+	if cfg.checkpointEvery > 0 {
+		key, err := checkpoint.NewKey(master)
+		if err != nil {
+			return err
+		}
+		auditor := &checkpoint.Auditor{DB: db, Store: checkpoint.NewFileStore(cfg.checkpoints, key), Key: key, Log: log}
+		checkpointCtx, stopCheckpoints := context.WithCancel(context.WithoutCancel(ctx))
+		var checkpointing sync.WaitGroup
+		checkpointing.Go(func() { auditor.Run(checkpointCtx, cfg.checkpointEvery) })
+		defer checkpointing.Wait()
+		defer stopCheckpoints()
+		log.Info("signing audit checkpoints", "file", cfg.checkpoints, "every", cfg.checkpointEvery.String())
+	} else {
+		log.Warn("TENANTD_AUDIT_CHECKPOINT_EVERY=0: no audit checkpoints; a deleted tail or a rewritten chain goes unnoticed")
+	}
+
 	reg := prometheus.NewRegistry() // package http registers its metrics and the Go and process collectors
 	handler := api.NewServer(api.Deps{
 		DB: db, Keys: ring.Keys, Limiter: limiter, Throttle: throttle, Devices: devices, Logger: log, Registry: reg,

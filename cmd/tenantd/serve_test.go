@@ -180,6 +180,19 @@ func TestServeEmbedded(t *testing.T) {
 	if code, out, errOut := runCmd(t, env, "verify-isolation"); code != 0 || !strings.Contains(out, "OK: no findings") {
 		t.Errorf("verify-isolation: exit %d\n%s%s", code, out, errOut)
 	}
+	// serve signs both chains' heads as soon as it starts.
+	checkpoints := filepath.Join(data, "audit-checkpoints.jsonl")
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if raw, _ := os.ReadFile(checkpoints); bytes.Count(raw, []byte("\n")) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoints in %s a minute after serve started\n%s", checkpoints, s.stderr)
+		}
+	}
+	if code, out, errOut := runCmd(t, env, "audit", "verify"); code != 0 || strings.Count(out, "signed checkpoint at") != 2 {
+		t.Errorf("audit verify against serve's checkpoints: exit %d\n%s%s", code, out, errOut)
+	}
 	if code, _, errOut := runCmd(t, env, "tenant", "create", "--slug", "Not A Slug", "--name", "X",
 		"--owner-email", "a@x.example", "--owner-password", "a long enough password"); code == 0 || !strings.Contains(errOut, "slug") {
 		t.Errorf("tenant create with a bad slug: exit %d, stderr %q", code, errOut)
