@@ -33,9 +33,14 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxConns caps the pool unless the URL sets pool_max_conns.
 	MaxConns int32
-	// TenantShare caps the connections one tenant may hold at once; zero
-	// means three quarters of the pool (at least 1).
+	// TenantShare caps the connections one tenant's authenticated work may
+	// hold at once; zero means three quarters of the pool (at least 1).
 	TenantShare int
+	// AnonymousShare caps the connections all anonymous work (Scope.
+	// Anonymous: logins, refreshes, refused requests) may hold at once,
+	// one tenant's at most half of it; zero means a quarter of the pool
+	// (at least 1).
+	AnonymousShare int
 }
 
 // Open connects as the application role. The connection string may set any
@@ -88,7 +93,11 @@ func Open(ctx context.Context, url string, o Options) (*DB, error) {
 	if share <= 0 {
 		share = max(1, int(cfg.MaxConns)*3/4)
 	}
-	db.share = newFairShare(share)
+	anon := o.AnonymousShare
+	if anon <= 0 {
+		anon = max(1, int(cfg.MaxConns)/4)
+	}
+	db.share = newFairShare(share, anon)
 	return db, nil
 }
 

@@ -55,6 +55,10 @@ type Scope struct {
 	// (app.guard_session). A stale scope fails with ErrStaleScope before any
 	// statement of the caller has run.
 	SessionID uuid.UUID
+	// Anonymous marks work done for a caller who has not proven who they
+	// are (a login, a refresh, recording a refused request): it draws on the
+	// pool's small anonymous share, never on the tenant's own.
+	Anonymous bool
 }
 
 // ErrStaleScope means the scope no longer matches the database: the session
@@ -80,6 +84,13 @@ func ScopeFor(p *tenantd.Principal, r tenantd.RequestInfo) Scope {
 func SystemScope(tenantID uuid.UUID, r tenantd.RequestInfo) Scope {
 	return Scope{TenantID: tenantID, Role: tenantd.RoleSystem,
 		Actor: tenantd.Actor{Type: tenantd.ActorSystem}, Request: r}
+}
+
+// AnonymousScope is SystemScope for work done for an anonymous caller.
+func AnonymousScope(tenantID uuid.UUID, r tenantd.RequestInfo) Scope {
+	s := SystemScope(tenantID, r)
+	s.Anonymous = true
+	return s
 }
 
 // prelude returns BEGIN and the SET LOCAL statements for s. Every literal is
@@ -179,7 +190,7 @@ func (db *DB) Run(ctx context.Context, s Scope, st Statement) error {
 	if err != nil {
 		return err
 	}
-	conn, release, err := db.acquire(ctx, s.TenantID)
+	conn, release, err := db.acquire(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -262,7 +273,7 @@ func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *Tx) error) (err
 	if err != nil {
 		return err
 	}
-	conn, release, err := db.acquire(ctx, s.TenantID)
+	conn, release, err := db.acquire(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -307,14 +318,14 @@ func (db *DB) prepareAll(ctx context.Context, conn *pgxpool.Conn, sql string, ev
 	return nil
 }
 
-// acquire takes a connection of the tenant's cell within the tenant's fair
+// acquire takes a connection of the tenant's cell within the scope's fair
 // share of the pool; release returns both.
-func (db *DB) acquire(ctx context.Context, tenantID uuid.UUID) (*pgxpool.Conn, func(), error) {
-	leave, err := db.share.acquire(ctx, tenantID)
+func (db *DB) acquire(ctx context.Context, s Scope) (*pgxpool.Conn, func(), error) {
+	leave, err := db.share.acquire(ctx, s.TenantID, s.Anonymous)
 	if err != nil {
 		return nil, nil, err
 	}
-	conn, err := db.dir.cellFor(tenantID).Acquire(ctx)
+	conn, err := db.dir.cellFor(s.TenantID).Acquire(ctx)
 	if err != nil {
 		leave()
 		return nil, nil, classify(err)

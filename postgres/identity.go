@@ -74,13 +74,19 @@ func (db *DB) LoadPrincipal(ctx context.Context, tenant, user, session uuid.UUID
 }
 
 // RecordSecurityEvent stores an event that belongs to no verified tenant
-// (an unverifiable token, a login to an unknown tenant).
+// (an unverifiable token, a login to an unknown tenant). It is anonymous
+// work: it waits for the pool's anonymous share.
 func (db *DB) RecordSecurityEvent(ctx context.Context, action, reason string, req tenantd.RequestInfo) error {
 	var ip any
 	if req.IP != "" {
 		ip = req.IP
 	}
-	_, err := db.dir.platform().Exec(ctx,
+	leave, err := db.share.acquireAnonymous(ctx)
+	if err != nil {
+		return err
+	}
+	defer leave()
+	_, err = db.dir.platform().Exec(ctx,
 		`INSERT INTO security_events (action, reason, ip, user_agent, request_id) VALUES ($1, $2, $3::inet, $4, $5)`,
 		action, clean(reason, 500), ip, clean(req.UserAgent, maxUserAgent), clean(req.ID, maxRequestID))
 	return classify(err)
@@ -95,9 +101,11 @@ type LoginUser struct {
 }
 
 // UserForLogin finds a user by email in the tenant; nil when there is none.
+// Like CreateSession and RotateRefresh, it is anonymous work (the caller
+// has not proven who they are yet): it draws on the anonymous share.
 func (db *DB) UserForLogin(ctx context.Context, tenant uuid.UUID, email string, req tenantd.RequestInfo) (*LoginUser, error) {
 	var u *LoginUser
-	err := db.Run(ctx, SystemScope(tenant, req), Statement{
+	err := db.Run(ctx, AnonymousScope(tenant, req), Statement{
 		SQL:  `SELECT id, coalesce(password_hash, ''), role, status FROM users WHERE tenant_id = $1 AND email = $2`,
 		Args: []any{tenant, email},
 		Scan: func(rows pgx.Rows) error {
@@ -114,7 +122,7 @@ func (db *DB) UserForLogin(ctx context.Context, tenant uuid.UUID, email string, 
 // CreateSession starts a session for a user who just proved who they are,
 // with its refresh token's hash, and records the login: one round trip.
 func (db *DB) CreateSession(ctx context.Context, tenant, user uuid.UUID, refreshHash []byte, expires time.Time, req tenantd.RequestInfo) (uuid.UUID, error) {
-	s := SystemScope(tenant, req)
+	s := AnonymousScope(tenant, req)
 	s.Actor = tenantd.Actor{Type: tenantd.ActorUser, ID: user.String()}
 	id := uuid.New()
 	var ip any
@@ -151,7 +159,7 @@ type RefreshResult struct {
 // to end it. presented is the hash of the presented secret.
 func (db *DB) RotateRefresh(ctx context.Context, tenant, session uuid.UUID, presented []byte, newHash []byte, matches func(stored []byte) bool, req tenantd.RequestInfo) (RefreshResult, error) {
 	var res RefreshResult
-	err := db.InTenant(ctx, SystemScope(tenant, req), func(tx *Tx) error {
+	err := db.InTenant(ctx, AnonymousScope(tenant, req), func(tx *Tx) error {
 		var stored []byte
 		var live, userActive, tenantActive bool
 		err := tx.QueryRow(ctx, `

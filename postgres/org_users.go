@@ -305,7 +305,7 @@ type InvitationResult struct {
 // the invitee, with the token as their proof.
 func (db *DB) AcceptInvitation(ctx context.Context, tenant, invitation uuid.UUID, matches func(stored []byte) bool, password func() (string, error), req tenantd.RequestInfo) (InvitationResult, error) {
 	var res InvitationResult
-	s := SystemScope(tenant, req)
+	s := AnonymousScope(tenant, req)
 	var user uuid.UUID
 	var stored []byte
 	err := db.Run(ctx, s, Statement{

@@ -24,11 +24,17 @@ func scanTenant(row pgx.Row) (*tenantd.Tenant, error) {
 	return &t, nil
 }
 
-// TenantBySlug resolves a login's tenant slug. ENOTFOUND when unknown.
+// TenantBySlug resolves a login's tenant slug. ENOTFOUND when unknown. It
+// is anonymous work: it waits for the pool's anonymous share.
 func (db *DB) TenantBySlug(ctx context.Context, slug string) (*tenantd.Tenant, error) {
 	if !tenantd.ValidSlug(slug) {
 		return nil, tenantd.Errorf(tenantd.ENOTFOUND, "Not found.")
 	}
+	leave, err := db.share.acquireAnonymous(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	return scanTenant(db.dir.platform().QueryRow(ctx,
 		`SELECT `+tenantColumns+` FROM app.tenant_by_slug($1)`, slug))
 }
