@@ -150,15 +150,42 @@ func (s *Server) issueTokens(w http.ResponseWriter, r *http.Request, tenant, use
 	}
 	expires := int(time.Until(claims.ExpiresAt.Time).Seconds())
 	if cookie {
-		secure := s.cfg.SecureCookies || !isLoopback(r)
+		secure := s.secureCookies(r)
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: access, Path: "/", HttpOnly: true,
 			Secure: secure, SameSite: http.SameSiteLaxMode, MaxAge: expires})
-		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: auth.NewSecret(), Path: "/",
+		// Readable by the console's script, which echoes it in X-CSRF-Token.
+		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: s.csrf.Token(session), Path: "/",
 			Secure: secure, SameSite: http.SameSiteLaxMode, MaxAge: expires})
 	}
 	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: access, TokenType: "Bearer",
 		ExpiresIn: expires, RefreshToken: refreshToken(tenant, session, refresh)})
 	return nil
+}
+
+// secureCookies reports whether cookies set in answer to r get the Secure
+// attribute: always with Config.SecureCookies; when the request came over
+// TLS, to us or, as a trusted proxy says in X-Forwarded-Proto, to the
+// proxy; else unless it came from a loopback address (plain HTTP on a
+// developer's machine, where a Secure cookie would never come back).
+func (s *Server) secureCookies(r *http.Request) bool {
+	switch {
+	case s.cfg.SecureCookies || r.TLS != nil:
+		return true
+	case fromTrustedProxy(r, s.cfg.TrustedProxies) && forwardedProto(r) == "https":
+		return true
+	}
+	return !isLoopback(r)
+}
+
+// forwardedProto is the scheme the nearest proxy reports in
+// X-Forwarded-Proto (the last value, the one it set or appended),
+// lowercased. Only meaningful from a trusted proxy.
+func forwardedProto(r *http.Request) string {
+	v := strings.Join(r.Header.Values("X-Forwarded-Proto"), ",")
+	if i := strings.LastIndexByte(v, ','); i >= 0 {
+		v = v[i+1:]
+	}
+	return strings.ToLower(strings.TrimSpace(v))
 }
 
 func isLoopback(r *http.Request) bool {
@@ -249,7 +276,8 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	s.principals.drop(c.p.SessionID.String())
 	for _, name := range []string{sessionCookie, csrfCookie} {
-		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1})
+		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
+			Secure: s.secureCookies(r), SameSite: http.SameSiteLaxMode})
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

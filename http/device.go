@@ -33,5 +33,5 @@ func (s *Server) rememberDevice(w http.ResponseWriter, r *http.Request, tenant u
 	value, expires := s.devices.Issue(tenant, email, s.now())
 	http.SetCookie(w, &http.Cookie{Name: s.devices.Name(tenant, email), Value: value, Path: "/v1/auth/login",
 		Expires: expires, MaxAge: int(expires.Sub(s.now()).Seconds()), HttpOnly: true,
-		Secure: s.cfg.SecureCookies || !isLoopback(r), SameSite: http.SameSiteStrictMode})
+		Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode})
 }

@@ -209,15 +209,16 @@ func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, p *tenantd.Pr
 }
 
 // checkCSRF protects cookie-authenticated writes: the X-CSRF-Token header
-// must repeat the csrf cookie set at login (double submit).
-func checkCSRF(r *http.Request) error {
+// must carry the CSRF token of the request's session (the csrf cookie set
+// at login holds it for the console's script). A token is bound to its
+// session (auth.CSRFTokens), so a cookie and header that merely match each
+// other, taken from another session or made up, are refused.
+func checkCSRF(tokens *auth.CSRFTokens, r *http.Request, session uuid.UUID) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return nil
 	}
-	c, err := r.Cookie(csrfCookie)
-	h := r.Header.Get("X-CSRF-Token")
-	if err != nil || c.Value == "" || h == "" || !auth.CheckSecret(h, auth.HashSecret(c.Value)) {
+	if !tokens.Check(session, r.Header.Get("X-CSRF-Token")) {
 		return &authError{code: tenantd.EFORBIDDEN, reason: "missing or wrong CSRF token"}
 	}
 	return nil
@@ -256,7 +257,7 @@ func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, rt Route) {
 		err = rejectForeignTenant(r, p.TenantID, body)
 	}
 	if err == nil && fromCookie {
-		err = checkCSRF(r)
+		err = checkCSRF(s.csrf, r, p.SessionID)
 	}
 	var ae *authError
 	switch {

@@ -114,20 +114,29 @@ func TestRejectForeignTenant(t *testing.T) {
 }
 
 func TestCSRFForCookieWrites(t *testing.T) {
+	tokens, err := auth.NewCSRFTokens(make([]byte, auth.MasterKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := uuid.New()
 	r := httptest.NewRequest("POST", "/", nil)
-	if checkCSRF(r) == nil {
+	if checkCSRF(tokens, r, session) == nil {
 		t.Fatal("cookie write without CSRF token accepted")
 	}
 	r.AddCookie(&http.Cookie{Name: csrfCookie, Value: "secret"})
-	r.Header.Set("X-CSRF-Token", "other")
-	if checkCSRF(r) == nil {
-		t.Fatal("wrong CSRF token accepted")
-	}
 	r.Header.Set("X-CSRF-Token", "secret")
-	if err := checkCSRF(r); err != nil {
+	if checkCSRF(tokens, r, session) == nil {
+		t.Fatal("a matching cookie and header that are not the session's token accepted")
+	}
+	r.Header.Set("X-CSRF-Token", tokens.Token(uuid.New()))
+	if checkCSRF(tokens, r, session) == nil {
+		t.Fatal("another session's CSRF token accepted")
+	}
+	r.Header.Set("X-CSRF-Token", tokens.Token(session))
+	if err := checkCSRF(tokens, r, session); err != nil {
 		t.Fatal(err)
 	}
-	if err := checkCSRF(httptest.NewRequest("GET", "/", nil)); err != nil {
+	if err := checkCSRF(tokens, httptest.NewRequest("GET", "/", nil), session); err != nil {
 		t.Fatal("reads need no CSRF token")
 	}
 }

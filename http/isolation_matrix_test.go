@@ -560,6 +560,14 @@ func (a *app) tenantCases(rt api.Route, A, B *holder, markers []string) {
 		cases = append(cases, matrixCase{name: "tenant_id field names A", token: a.freshToken(B.tenant), path: path,
 			body: withTenant, status: 403, flag: tenantd.FlagTenantMismatch})
 	}
+	if rt.Method != "GET" {
+		// B's console session with A's CSRF token, in cookie and header
+		// alike: the token is bound to A's session.
+		csrf := a.consoleLogin(A.tenant)["tenantd_csrf"].Value
+		cases = append(cases, matrixCase{name: "B's session cookie with A's CSRF token", path: path, body: body,
+			headers: []string{"Cookie", "tenantd_session=" + a.freshToken(B.tenant) + "; tenantd_csrf=" + csrf, "X-CSRF-Token", csrf},
+			status:  403})
+	}
 	for _, c := range cases {
 		what := rt.Method + " " + c.path + " (" + c.name + ")"
 		flaggedBefore := 0

@@ -74,24 +74,11 @@ func newRequestID() string {
 // trusted proxy, the rightmost X-Forwarded-For address that is not one.
 // Addresses a client writes into X-Forwarded-For are never trusted.
 func clientIP(r *http.Request, trusted []netip.Prefix) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	peer, err := netip.ParseAddr(host)
-	if err != nil {
+	peer, ok := peerAddr(r)
+	if !ok {
 		return ""
 	}
-	peer = peer.Unmap()
-	isTrusted := func(a netip.Addr) bool {
-		for _, p := range trusted {
-			if p.Contains(a) {
-				return true
-			}
-		}
-		return false
-	}
-	if !isTrusted(peer) {
+	if !isTrusted(peer, trusted) {
 		return peer.String()
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -100,11 +87,37 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 		if err != nil {
 			break
 		}
-		if a = a.Unmap(); !isTrusted(a) {
+		if a = a.Unmap(); !isTrusted(a, trusted) {
 			return a.String()
 		}
 	}
 	return peer.String()
+}
+
+// fromTrustedProxy reports whether the peer is one of the trusted proxies,
+// whose X-Forwarded-* headers count.
+func fromTrustedProxy(r *http.Request, trusted []netip.Prefix) bool {
+	peer, ok := peerAddr(r)
+	return ok && isTrusted(peer, trusted)
+}
+
+// peerAddr is the address of the connection's other end.
+func peerAddr(r *http.Request) (netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	return peer.Unmap(), err == nil
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func requestInfo(r *http.Request) tenantd.RequestInfo {

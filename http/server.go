@@ -36,8 +36,8 @@ type Config struct {
 	AccessTTL        time.Duration // default 15 minutes
 	RefreshTTL       time.Duration // default 30 days
 	TrustedProxies   []netip.Prefix
-	// SecureCookies forces the Secure attribute; otherwise it is set unless
-	// the request arrived on a loopback address.
+	// SecureCookies forces the Secure attribute on every cookie
+	// (TENANTD_SECURE_COOKIES); otherwise see Server.secureCookies.
 	SecureCookies bool
 	// SeparateMetrics keeps GET /metrics off the API listener (the caller
 	// serves MetricsHandler on an internal address instead). Without it,
@@ -56,6 +56,7 @@ type Server struct {
 	limiter        *ratelimit.Limiter
 	throttle       *ratelimit.LoginThrottle
 	devices        *auth.DeviceCookies
+	csrf           *auth.CSRFTokens
 	log            *slog.Logger
 	cfg            Config
 	principals     *principalCache
@@ -68,14 +69,15 @@ type Server struct {
 
 // Deps are the server's collaborators. Without Redis, Limiter and Throttle
 // may be nil: each instance then throttles on its own, in memory (never
-// not at all). Devices nil signs device cookies with a random key, which
-// only this process accepts.
+// not at all). Devices and CSRF nil sign device cookies and CSRF tokens
+// with a random key, which only this process accepts.
 type Deps struct {
 	DB       *postgres.DB
 	Keys     func() *auth.KeySet
 	Limiter  *ratelimit.Limiter
 	Throttle *ratelimit.LoginThrottle
 	Devices  *auth.DeviceCookies
+	CSRF     *auth.CSRFTokens
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 }
@@ -114,8 +116,13 @@ func NewServer(d Deps, cfg Config) *Server {
 		rand.Read(key)
 		d.Devices, _ = auth.NewDeviceCookies(key)
 	}
+	if d.CSRF == nil {
+		key := make([]byte, auth.MasterKeySize)
+		rand.Read(key)
+		d.CSRF, _ = auth.NewCSRFTokens(key)
+	}
 	s := &Server{
-		db: d.DB, keys: d.Keys, limiter: d.Limiter, throttle: d.Throttle, devices: d.Devices,
+		db: d.DB, keys: d.Keys, limiter: d.Limiter, throttle: d.Throttle, devices: d.Devices, csrf: d.CSRF,
 		log: d.Logger, cfg: cfg, now: time.Now,
 		principals: newPrincipalCache(100_000, principalTTL),
 		metrics:    newMetrics(d.Registry),

@@ -141,7 +141,8 @@ Environment:
   REDIS_URL                Redis for distributed rate limits (unset: a private redis-server
                            on the embedded default, none with DATABASE_URL)
   TENANTD_MASTER_KEY       base64 32-byte key sealing signing keys (default: file $TENANTD_DATA/master.key)
-  TENANTD_TRUSTED_PROXIES  comma-separated CIDRs whose X-Forwarded-For is trusted
+  TENANTD_TRUSTED_PROXIES  comma-separated CIDRs whose X-Forwarded-For and -Proto are trusted
+  TENANTD_SECURE_COOKIES   1 makes every cookie Secure (e.g. behind a TLS proxy)
   TENANTD_ISSUER           token issuer (default tenantd)
   TENANTD_METRICS_ADDR     serve /metrics on this internal address (unset: on the API,
                            for operator tokens only)

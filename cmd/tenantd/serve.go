@@ -39,6 +39,7 @@ type serveConfig struct {
 	redisURL       string
 	issuer         string
 	trustedProxies []netip.Prefix
+	secureCookies  bool
 	demo           bool
 	// The signed audit checkpoint log, and how often to append to it
 	// (0: never).
@@ -82,6 +83,13 @@ func loadServeConfig(c *cli) (serveConfig, error) {
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		cfg.trustedProxies = append(cfg.trustedProxies, p.Masked())
+	}
+	switch v := strings.ToLower(strings.TrimSpace(c.env("TENANTD_SECURE_COOKIES"))); v {
+	case "", "0", "false", "no", "off":
+	case "1", "true", "yes", "on":
+		cfg.secureCookies = true
+	default: // a typo must not quietly leave cookies without Secure
+		return cfg, fmt.Errorf("TENANTD_SECURE_COOKIES: %q is neither 1 nor 0", v)
 	}
 	return cfg, nil
 }
@@ -204,6 +212,10 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	csrf, err := auth.NewCSRFTokens(master) // and every other's CSRF tokens
+	if err != nil {
+		return err
+	}
 	// Signed checkpoints of every tenant's audit chain head, kept outside
 	// the database, at once and then periodically.
 	if cfg.checkpointEvery > 0 {
@@ -224,8 +236,9 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 
 	reg := prometheus.NewRegistry() // package http registers its metrics and the Go and process collectors
 	handler := api.NewServer(api.Deps{
-		DB: db, Keys: ring.Keys, Limiter: limiter, Throttle: throttle, Devices: devices, Logger: log, Registry: reg,
-	}, api.Config{Issuer: cfg.issuer, TrustedProxies: cfg.trustedProxies, SeparateMetrics: cfg.metricsAddr != ""})
+		DB: db, Keys: ring.Keys, Limiter: limiter, Throttle: throttle, Devices: devices, CSRF: csrf, Logger: log, Registry: reg,
+	}, api.Config{Issuer: cfg.issuer, TrustedProxies: cfg.trustedProxies, SecureCookies: cfg.secureCookies,
+		SeparateMetrics: cfg.metricsAddr != ""})
 	if cfg.metricsAddr != "" {
 		mln, err := net.Listen("tcp", cfg.metricsAddr)
 		if err != nil {

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/jackc/pgx/v5"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantd/tenantd/internal/pgcluster"
 	"github.com/tenantd/tenantd/internal/pgtest"
@@ -161,7 +163,7 @@ func TestServeEmbedded(t *testing.T) {
 	env := map[string]string{"TENANTD_DATA": data, "TENANTD_ADDR": "127.0.0.1:0"}
 	pidFile := filepath.Join(data, "pg", "pgdata", "postmaster.pid")
 
-	s := startServe(t, env, "--demo")
+	s := startServe(t, withEnv(env, "TENANTD_SECURE_COOKIES", "1"), "--demo")
 	for _, path := range []string{"/healthz", "/readyz"} {
 		if got := getStatus(t, s.url+path); got != http.StatusOK {
 			t.Errorf("GET %s = %d, want 200", path, got)
@@ -169,6 +171,13 @@ func TestServeEmbedded(t *testing.T) {
 	}
 	if got := getStatus(t, s.url+"/metrics"); got != http.StatusUnauthorized {
 		t.Errorf("GET /metrics without a token = %d, want 401", got)
+	}
+	// TENANTD_SECURE_COOKIES: Secure even on loopback.
+	console := consoleLogin(t, s.url)
+	for _, c := range console {
+		if !c.Secure {
+			t.Errorf("with TENANTD_SECURE_COOKIES=1, cookie %s is not Secure", c.Name)
+		}
 	}
 	if out := s.stdout.String(); !strings.Contains(out, s.url) || !strings.Contains(out, "owner@acme.example") ||
 		!strings.Contains(out, "/v1/auth/login") {
@@ -216,6 +225,16 @@ func TestServeEmbedded(t *testing.T) {
 	s = startServe(t, env, "--demo")
 	if got := getStatus(t, s.url+"/readyz"); got != http.StatusOK {
 		t.Errorf("after restart: GET /readyz = %d, want 200", got)
+	}
+	// The CSRF key comes from the master key: another process (a restart,
+	// another instance) accepts the console session's token.
+	req, _ := http.NewRequest("POST", s.url+"/v1/auth/logout", nil)
+	for _, c := range console {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	req.Header.Set("X-CSRF-Token", console["tenantd_csrf"].Value)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusNoContent {
+		t.Errorf("after restart, a console write with its CSRF token: %v %v", res.StatusCode, err)
 	}
 	if got, want := tenantSlugs(t, env), []string{"acme", "globex"}; !slices.Equal(got, want) {
 		t.Errorf("after restart: tenants %v, want %v", got, want)
@@ -390,6 +409,10 @@ func TestUsage(t *testing.T) {
 	if code, _, errOut := runCmd(t, env, "serve"); code != 1 || !strings.Contains(errOut, "nonsense") {
 		t.Errorf("serve with a bad proxy list: exit %d\n%s", code, errOut)
 	}
+	env = map[string]string{"TENANTD_SECURE_COOKIES": "sure"}
+	if code, _, errOut := runCmd(t, env, "serve"); code != 1 || !strings.Contains(errOut, "TENANTD_SECURE_COOKIES") {
+		t.Errorf("serve with a TENANTD_SECURE_COOKIES it cannot read: exit %d\n%s", code, errOut)
+	}
 }
 
 // TestServeFromPrivateDir: as root, `make run` from a clone in a 0700
@@ -458,4 +481,31 @@ func TestServeFromPrivateDir(t *testing.T) {
 	if code := s.stop(); code != 0 {
 		t.Fatalf("serve exited with %d after shutdown\n%s", code, s.stderr)
 	}
+}
+
+func withEnv(env map[string]string, kv ...string) map[string]string {
+	out := maps.Clone(env)
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+// consoleLogin logs in to the demo tenant acme with the console cookies.
+func consoleLogin(t *testing.T, url string) map[string]*http.Cookie {
+	t.Helper()
+	body := `{"tenant":"acme","email":"owner@acme.example","password":"demo-password-123","session_cookie":true}`
+	res, err := http.Post(url+"/v1/auth/login", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	out := map[string]*http.Cookie{}
+	for _, c := range res.Cookies() {
+		out[c.Name] = c
+	}
+	if res.StatusCode != http.StatusOK || out["tenantd_session"] == nil || out["tenantd_csrf"] == nil {
+		t.Fatalf("console login: %d, cookies %v", res.StatusCode, res.Header.Values("Set-Cookie"))
+	}
+	return out
 }
