@@ -332,6 +332,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if s.keys() == nil {
 		return &tenantd.Error{Code: tenantd.EUNAVAILABLE, Message: "Keys are not loaded yet.", RetryAfter: time.Second}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, http.StatusOK, s.readiness())
 	return nil
 }

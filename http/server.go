@@ -20,6 +20,7 @@ import (
 	"github.com/tenantd/tenantd/auth"
 	"github.com/tenantd/tenantd/postgres"
 	"github.com/tenantd/tenantd/ratelimit"
+	"github.com/tenantd/tenantd/securitycheck"
 )
 
 const maxBodyBytes = 1 << 20
@@ -57,6 +58,7 @@ type Server struct {
 	throttle       *ratelimit.LoginThrottle
 	devices        *auth.DeviceCookies
 	csrf           *auth.CSRFTokens
+	checks         *securitycheck.Checker
 	log            *slog.Logger
 	cfg            Config
 	principals     *principalCache
@@ -80,6 +82,9 @@ type Deps struct {
 	CSRF     *auth.CSRFTokens
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
+	// SecurityChecks, if set, are the regular security checks whose latest
+	// outcomes /readyz shows (readiness.go).
+	SecurityChecks *securitycheck.Checker
 }
 
 // NewServer builds the API.
@@ -123,7 +128,7 @@ func NewServer(d Deps, cfg Config) *Server {
 	}
 	s := &Server{
 		db: d.DB, keys: d.Keys, limiter: d.Limiter, throttle: d.Throttle, devices: d.Devices, csrf: d.CSRF,
-		log: d.Logger, cfg: cfg, now: time.Now,
+		checks: d.SecurityChecks, log: d.Logger, cfg: cfg, now: time.Now,
 		principals: newPrincipalCache(100_000, principalTTL),
 		metrics:    newMetrics(d.Registry),
 	}

@@ -150,6 +150,9 @@ Environment:
                            the signed audit checkpoint log (default $TENANTD_DATA/audit-checkpoints.jsonl)
   TENANTD_AUDIT_CHECKPOINT_EVERY
                            how often serve signs every audit chain's head (default 5m; 0 = never)
+  TENANTD_SECURITY_CHECK_INTERVAL
+                           time between the server's isolation and audit-chain checks
+                           (default 1h; 0: at start only)
   TENANTD_LOG_LEVEL        debug, info, warn or error (default info)
   TENANTD_DEMO             1 provisions the demo tenants acme and globex
 

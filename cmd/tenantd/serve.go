@@ -23,6 +23,7 @@ import (
 	"github.com/tenantd/tenantd/internal/redisproc"
 	"github.com/tenantd/tenantd/postgres"
 	"github.com/tenantd/tenantd/ratelimit"
+	"github.com/tenantd/tenantd/securitycheck"
 )
 
 const (
@@ -45,6 +46,7 @@ type serveConfig struct {
 	// (0: never).
 	checkpoints     string
 	checkpointEvery time.Duration
+	securityChecks  time.Duration // between the regular security checks; 0: at start only
 }
 
 func loadServeConfig(c *cli) (serveConfig, error) {
@@ -67,6 +69,12 @@ func loadServeConfig(c *cli) (serveConfig, error) {
 		}
 		cfg.checkpointEvery = d
 	}
+	every, err := time.ParseDuration(c.config("TENANTD_SECURITY_CHECK_INTERVAL", "1h"))
+	if err != nil || every < 0 {
+		return cfg, fmt.Errorf("TENANTD_SECURITY_CHECK_INTERVAL: %q is not a duration such as 1h or 30m (0: at start only)",
+			c.config("TENANTD_SECURITY_CHECK_INTERVAL", "1h"))
+	}
+	cfg.securityChecks = every
 	if cfg.databaseURL == "" && cfg.migrateURL != "" {
 		return cfg, errors.New("MIGRATE_DATABASE_URL is set but DATABASE_URL is not: set both for an external database, or neither for the embedded cluster")
 	}
@@ -235,8 +243,19 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	}
 
 	reg := prometheus.NewRegistry() // package http registers its metrics and the Go and process collectors
+
+	// The isolation check and the audit-chain verification, now (in the
+	// background: the chains may be long) and every interval.
+	checks := securitycheck.New(db, reg, log)
+	checkCtx, stopChecks := context.WithCancel(context.WithoutCancel(ctx))
+	var checking sync.WaitGroup
+	checking.Go(func() { checks.Run(checkCtx, cfg.securityChecks) })
+	defer checking.Wait()
+	defer stopChecks()
+
 	handler := api.NewServer(api.Deps{
 		DB: db, Keys: ring.Keys, Limiter: limiter, Throttle: throttle, Devices: devices, CSRF: csrf, Logger: log, Registry: reg,
+		SecurityChecks: checks,
 	}, api.Config{Issuer: cfg.issuer, TrustedProxies: cfg.trustedProxies, SecureCookies: cfg.secureCookies,
 		SeparateMetrics: cfg.metricsAddr != ""})
 	if cfg.metricsAddr != "" {

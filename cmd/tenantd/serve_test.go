@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -405,6 +406,10 @@ func TestUsage(t *testing.T) {
 	if code, _, errOut := runCmd(t, env, "serve"); code != 1 || !strings.Contains(errOut, "DATABASE_URL is not") {
 		t.Errorf("serve with only MIGRATE_DATABASE_URL: exit %d\n%s", code, errOut)
 	}
+	env = map[string]string{"TENANTD_SECURITY_CHECK_INTERVAL": "hourly"}
+	if code, _, errOut := runCmd(t, env, "serve"); code != 1 || !strings.Contains(errOut, "TENANTD_SECURITY_CHECK_INTERVAL") {
+		t.Errorf("serve with a bad security check interval: exit %d\n%s", code, errOut)
+	}
 	env = map[string]string{"TENANTD_TRUSTED_PROXIES": "10.0.0.0/8, nonsense"}
 	if code, _, errOut := runCmd(t, env, "serve"); code != 1 || !strings.Contains(errOut, "nonsense") {
 		t.Errorf("serve with a bad proxy list: exit %d\n%s", code, errOut)
@@ -508,4 +513,94 @@ func consoleLogin(t *testing.T, url string) map[string]*http.Cookie {
 		t.Fatalf("console login: %d, cookies %v", res.StatusCode, res.Header.Values("Set-Cookie"))
 	}
 	return out
+}
+
+// TestServeRunsSecurityChecks: serve verifies isolation and the audit
+// chains at start; a chain tampered with beforehand shows as failed in
+// /readyz (which stays ready), in the metrics, in the error log and in the
+// platform's security view.
+func TestServeRunsSecurityChecks(t *testing.T) {
+	ctx := t.Context()
+	super := pgtest.Cluster(t).SuperuserURL(pgtest.NewDatabase(t, ""))
+	env := map[string]string{"MIGRATE_DATABASE_URL": super, "TENANTD_DATA": t.TempDir(), "TENANTD_ADDR": "127.0.0.1:0",
+		"TENANTD_METRICS_ADDR": "127.0.0.1:0"}
+	if code, out, errOut := runCmd(t, env, "migrate"); code != 0 {
+		t.Fatalf("migrate: exit %d\n%s%s", code, out, errOut)
+	}
+	if err := postgres.EnsureLoginRole(ctx, super, "cmd_test_app", ""); err != nil {
+		t.Fatal(err)
+	}
+	env["DATABASE_URL"] = postgres.WithUser(super, "cmd_test_app")
+	if code, _, errOut := runCmd(t, env, "tenant", "create", "--slug", "initech", "--name", "Initech",
+		"--owner-email", "boss@initech.example", "--owner-password", "a long enough password"); code != 0 {
+		t.Fatalf("tenant create: exit %d\n%s", code, errOut)
+	}
+	conn, err := pgx.Connect(ctx, super)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE audit_events SET action = 'tenant.renamed' WHERE seq = 1`); err != nil {
+		t.Fatal(err)
+	}
+
+	s := startServe(t, env)
+	type readiness struct {
+		Status         string
+		SecurityChecks map[string]struct{ Status string } `json:"security_checks"`
+	}
+	var r readiness
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(s.url + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /readyz: %d %v", resp.StatusCode, err)
+		}
+		if r.SecurityChecks["audit_chains"].Status != "pending" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the security checks did not run at start within a minute\n%s", s.stderr)
+		}
+	}
+	if r.Status != "ready" || r.SecurityChecks["audit_chains"].Status != "failed" || r.SecurityChecks["isolation"].Status != "ok" {
+		t.Errorf("/readyz after start: %+v, want ready, audit_chains failed, isolation ok", r)
+	}
+
+	resp, err := http.Get("http://" + logField(s.stderr.String(), "metrics listening", "addr") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`tenantd_security_check_ok{check="audit_chains"} 0`, `tenantd_security_check_ok{check="isolation"} 1`,
+		`tenantd_security_check_failures_total{check="audit_chains"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if !strings.Contains(s.stderr.String(), `"level":"ERROR","msg":"security check failed","check":"audit_chains"`) {
+		t.Errorf("no error log line for the failed audit-chain check:\n%s", s.stderr)
+	}
+
+	code, tok, errOut := runCmd(t, env, "operator", "token")
+	if code != 0 {
+		t.Fatalf("operator token: exit %d\n%s", code, errOut)
+	}
+	req, _ := http.NewRequest("GET", s.url+"/v1/admin/security-events", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(view), `"action":"security_check.audit_chains"`) ||
+		!strings.Contains(string(view), "initech") {
+		t.Errorf("security view: %d, want the failed audit-chain check naming initech:\n%s", resp.StatusCode, view)
+	}
 }
