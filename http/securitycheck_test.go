@@ -16,7 +16,7 @@ import (
 func withSecurityChecks(chk **securitycheck.Checker) option {
 	return func(d *api.Deps, _ *api.Config) {
 		d.Registry = prometheus.NewRegistry()
-		*chk = securitycheck.New(d.DB, d.Registry, slog.New(slog.DiscardHandler))
+		*chk = securitycheck.New(d.DB, securitycheck.Options{Registry: d.Registry, Logger: slog.New(slog.DiscardHandler)})
 		d.SecurityChecks = *chk
 	}
 }

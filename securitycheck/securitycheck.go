@@ -55,9 +55,10 @@ type Status struct {
 
 // Checker runs the checks against one database.
 type Checker struct {
-	db  *postgres.DB
-	log *slog.Logger
-	now func() time.Time
+	db           *postgres.DB
+	verifyChains func(context.Context) ([]postgres.VerifyResult, error)
+	log          *slog.Logger
+	now          func() time.Time
 
 	lastRun  *prometheus.GaugeVec
 	ok       *prometheus.GaugeVec
@@ -68,13 +69,31 @@ type Checker struct {
 	status map[string]Status
 }
 
-// New returns a Checker that registers its metrics with reg.
-func New(db *postgres.DB, reg prometheus.Registerer, log *slog.Logger) *Checker {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// Options configure a Checker.
+type Options struct {
+	// VerifyChains verifies every tenant's audit chain, e.g. against the
+	// signed checkpoints kept outside the database (checkpoint.Auditor's
+	// Verify); nil verifies the chains by themselves (VerifyAllAuditChains).
+	VerifyChains func(context.Context) ([]postgres.VerifyResult, error)
+	// Registry receives the metrics; nil: a registry of the Checker's own.
+	Registry prometheus.Registerer
+	// Logger receives the outcomes; nil discards them.
+	Logger *slog.Logger
+}
+
+// New returns a Checker of db.
+func New(db *postgres.DB, o Options) *Checker {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	if o.VerifyChains == nil {
+		o.VerifyChains = db.VerifyAllAuditChains
 	}
 	c := &Checker{
-		db: db, log: log, now: time.Now,
+		db: db, verifyChains: o.VerifyChains, log: o.Logger, now: time.Now,
 		lastRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tenantd_security_check_last_run_timestamp_seconds",
 			Help: "When each regular security check last ran (Unix time).",
@@ -99,7 +118,7 @@ func New(db *postgres.DB, reg prometheus.Registerer, log *slog.Logger) *Checker 
 		c.failures.WithLabelValues(name)
 		c.status[name] = Status{Check: name, State: StatePending}
 	}
-	reg.MustRegister(c.lastRun, c.ok, c.problems, c.failures)
+	o.Registry.MustRegister(c.lastRun, c.ok, c.problems, c.failures)
 	return c
 }
 
@@ -166,7 +185,7 @@ func (c *Checker) isolation(ctx context.Context) ([]string, error) {
 }
 
 func (c *Checker) auditChains(ctx context.Context) ([]string, error) {
-	results, err := c.db.VerifyAllAuditChains(ctx)
+	results, err := c.verifyChains(ctx)
 	if err != nil {
 		return nil, err
 	}

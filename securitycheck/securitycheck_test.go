@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,8 +15,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tenantd/tenantd"
+	"github.com/tenantd/tenantd/auth"
+	"github.com/tenantd/tenantd/checkpoint"
 	"github.com/tenantd/tenantd/internal/pgtest"
 	"github.com/tenantd/tenantd/internal/testenv"
+	"github.com/tenantd/tenantd/postgres"
 	"github.com/tenantd/tenantd/securitycheck"
 )
 
@@ -57,7 +62,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{env: testenv.New(t), reg: prometheus.NewRegistry(), log: &logBuffer{}}
-	f.chk = securitycheck.New(f.env.DB, f.reg, slog.New(slog.NewJSONHandler(f.log, nil)))
+	f.chk = securitycheck.New(f.env.DB, securitycheck.Options{Registry: f.reg, Logger: slog.New(slog.NewJSONHandler(f.log, nil))})
 	conn, err := pgx.Connect(t.Context(), f.env.AdminURL)
 	if err != nil {
 		t.Fatal(err)
@@ -236,5 +241,40 @@ func TestTamperedAuditChainFails(t *testing.T) {
 	}
 	if got := f.securityView(t, securitycheck.AuditChains); len(got) != 1 || !strings.Contains(got[0], "acme") {
 		t.Errorf("security view: %q, want one event naming acme", got)
+	}
+}
+
+// With the signed checkpoints (as serve wires it), the check catches what
+// the chain alone cannot: a tail deleted with the head reset to match.
+func TestTruncatedChainFailsAgainstCheckpoints(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	key, err := checkpoint.NewKey(make([]byte, auth.MasterKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditor := &checkpoint.Auditor{DB: f.env.DB, Store: checkpoint.NewFileStore(filepath.Join(t.TempDir(), "cp.jsonl"), key), Key: key}
+	chk := securitycheck.New(f.env.DB, securitycheck.Options{
+		VerifyChains: func(ctx context.Context) ([]postgres.VerifyResult, error) { return auditor.Verify(ctx, "") },
+	})
+	tenant, err := f.env.DB.TenantBySlug(t.Context(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := auditor.Checkpoint(t.Context()); err != nil || len(out) != 1 || !out[0].Signed || out[0].HeadSeq < 2 {
+		t.Fatalf("checkpoint: %+v, %v; want acme's chain of 2 or more events signed", out, err)
+	}
+	if s := statusOf(t, chk.RunOnce(t.Context()), securitycheck.AuditChains); s.State != securitycheck.StateOK {
+		t.Fatalf("before the attack: %+v", s)
+	}
+
+	f.exec(t, fmt.Sprintf(`DELETE FROM audit_events WHERE tenant_id = '%s' AND seq > 1;
+		UPDATE audit_heads SET seq = 1, hash = (SELECT hash FROM audit_events WHERE tenant_id = '%[1]s' AND seq = 1) WHERE tenant_id = '%[1]s'`, tenant.ID))
+	if s := statusOf(t, f.chk.RunOnce(t.Context()), securitycheck.AuditChains); s.State != securitycheck.StateOK {
+		t.Fatalf("the attack is not clean: the chain alone fails: %+v", s)
+	}
+	if s := statusOf(t, chk.RunOnce(t.Context()), securitycheck.AuditChains); s.State != securitycheck.StateFailed ||
+		!strings.Contains(s.Problems[0], "tenant acme") {
+		t.Fatalf("truncated chain against its checkpoint: %+v, want failed naming acme", s)
 	}
 }

@@ -226,12 +226,12 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	}
 	// Signed checkpoints of every tenant's audit chain head, kept outside
 	// the database, at once and then periodically.
+	key, err := checkpoint.NewKey(master)
+	if err != nil {
+		return err
+	}
+	auditor := &checkpoint.Auditor{DB: db, Store: checkpoint.NewFileStore(cfg.checkpoints, key), Key: key, Log: log}
 	if cfg.checkpointEvery > 0 {
-		key, err := checkpoint.NewKey(master)
-		if err != nil {
-			return err
-		}
-		auditor := &checkpoint.Auditor{DB: db, Store: checkpoint.NewFileStore(cfg.checkpoints, key), Key: key, Log: log}
 		checkpointCtx, stopCheckpoints := context.WithCancel(context.WithoutCancel(ctx))
 		var checkpointing sync.WaitGroup
 		checkpointing.Go(func() { auditor.Run(checkpointCtx, cfg.checkpointEvery) })
@@ -244,9 +244,13 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 
 	reg := prometheus.NewRegistry() // package http registers its metrics and the Go and process collectors
 
-	// The isolation check and the audit-chain verification, now (in the
-	// background: the chains may be long) and every interval.
-	checks := securitycheck.New(db, reg, log)
+	// The isolation check and the audit-chain verification (against the
+	// signed checkpoints), now (in the background: the chains may be long)
+	// and every interval.
+	checks := securitycheck.New(db, securitycheck.Options{
+		VerifyChains: func(ctx context.Context) ([]postgres.VerifyResult, error) { return auditor.Verify(ctx, "") },
+		Registry:     reg, Logger: log,
+	})
 	checkCtx, stopChecks := context.WithCancel(context.WithoutCancel(ctx))
 	var checking sync.WaitGroup
 	checking.Go(func() { checks.Run(checkCtx, cfg.securityChecks) })
