@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -25,34 +26,113 @@ type Auditor struct {
 	Log *slog.Logger
 }
 
-// latestHeads reads the latest head checkpoint of every tenant.
-func (a *Auditor) latestHeads(ctx context.Context) (map[uuid.UUID]tenantd.Checkpoint, error) {
-	heads := map[uuid.UUID]tenantd.Checkpoint{}
+// anchors are a tenant's latest signed checkpoints.
+type anchors struct {
+	head, origin *tenantd.Checkpoint
+}
+
+// points are the anchors as points the chain must hold.
+func (an anchors) points() []tenantd.ChainPoint {
+	var out []tenantd.ChainPoint
+	for _, cp := range []*tenantd.Checkpoint{an.head, an.origin} {
+		if cp != nil {
+			out = append(out, cp.ChainPoint)
+		}
+	}
+	return out
+}
+
+// checkOrigin fails a verified chain whose origin lies beyond its latest
+// signed origin: its oldest events were deleted by someone who could not
+// sign for it. (An origin at the signed one must match it, and one before
+// it must still hold it: VerifyAuditChain checks both as points.)
+func (an anchors) checkOrigin(r *postgres.VerifyResult) {
+	signed := int64(0)
+	if an.origin != nil {
+		signed = an.origin.Seq
+	}
+	if r.OK && r.Origin.Seq > signed {
+		r.OK, r.BrokenSeq = false, signed+1
+		r.Problem = fmt.Sprintf("events %d to %d were purged without a signed origin checkpoint (the chain now starts after %d): deleted out of band",
+			signed+1, r.Origin.Seq, r.Origin.Seq)
+	}
+}
+
+// latest reads the latest checkpoints of every tenant.
+func (a *Auditor) latest(ctx context.Context) (map[uuid.UUID]anchors, error) {
+	out := map[uuid.UUID]anchors{}
 	if a.Store == nil {
-		return heads, nil
+		return out, nil
 	}
 	latest, err := a.Store.Latest(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for _, cp := range latest {
-		if cp.Kind == tenantd.CheckpointHead {
-			heads[cp.TenantID] = cp
+		an := out[cp.TenantID]
+		switch cp.Kind {
+		case tenantd.CheckpointHead:
+			an.head = &cp
+		case tenantd.CheckpointOrigin:
+			an.origin = &cp
 		}
+		out[cp.TenantID] = an
 	}
-	return heads, nil
+	return out, nil
+}
+
+// verify verifies one tenant's chain against its anchors, from its latest
+// head checkpoint on when incremental (else in full). A purge can sign a
+// new origin and move the chain's origin between reading the log and
+// reading the chain: an origin beyond the signed one is checked once more
+// against a fresh read of the log before it counts as broken.
+func (a *Auditor) verify(ctx context.Context, t *tenantd.Tenant, latest map[uuid.UUID]anchors, incremental bool, expect []tenantd.ChainPoint) (postgres.VerifyResult, error) {
+	for retried := false; ; retried = true {
+		an := latest[t.ID]
+		var r postgres.VerifyResult
+		var err error
+		if incremental && an.head != nil {
+			var origin []tenantd.ChainPoint
+			if an.origin != nil {
+				origin = append(origin, an.origin.ChainPoint)
+			}
+			r, err = a.DB.VerifyAuditChainFrom(ctx, t.ID, an.head.ChainPoint, append(origin, expect...)...)
+		} else {
+			r, err = a.DB.VerifyAuditChain(ctx, t.ID, append(an.points(), expect...)...)
+		}
+		if err != nil {
+			return r, fmt.Errorf("verify tenant %s: %w", t.Slug, err)
+		}
+		r.Slug = t.Slug
+		if an.head != nil {
+			r.Checkpoint = an.head.Seq
+		}
+		if a.Store == nil {
+			return r, nil
+		}
+		an.checkOrigin(&r)
+		if r.OK || r.Origin.Seq == 0 || retried {
+			return r, nil
+		}
+		fresh, err := a.latest(ctx)
+		if err != nil {
+			return r, err
+		}
+		latest[t.ID] = fresh[t.ID]
+	}
 }
 
 // Verify verifies the chain of the tenant with that slug, or of every
-// tenant when slug is empty, against its latest signed checkpoint (the
-// chain must still hold that event with that hash, so its head is at or
-// beyond it) and the points in expect (heads an operator recorded
-// elsewhere). Every tenant: a tenant the log has checkpoints of that is no
+// tenant when slug is empty, in full, against its latest signed
+// checkpoints (the chain must still hold the head checkpoint's event with
+// its hash, so its head is at or beyond it; its origin must be the latest
+// signed origin, or before it) and the points in expect (heads an operator
+// recorded elsewhere). A tenant the log has checkpoints of that is no
 // longer in the database is reported broken too. ENOTFOUND for an unknown
-// slug; an error if the log itself is broken (edited, forged, truncated).
+// slug; an error if the log itself is broken (edited, forged, shortened).
 // For `tenantd audit verify` and the server's scheduled checks.
 func (a *Auditor) Verify(ctx context.Context, slug string, expect ...tenantd.ChainPoint) ([]postgres.VerifyResult, error) {
-	heads, err := a.latestHeads(ctx)
+	latest, err := a.latest(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -68,26 +148,20 @@ func (a *Auditor) Verify(ctx context.Context, slug string, expect ...tenantd.Cha
 	}
 	out := make([]postgres.VerifyResult, 0, len(tenants))
 	for _, t := range tenants {
-		points := expect
-		head, anchored := heads[t.ID]
-		if anchored {
-			points = append([]tenantd.ChainPoint{head.ChainPoint}, expect...)
-		}
-		r, err := a.DB.VerifyAuditChain(ctx, t.ID, points...)
+		r, err := a.verify(ctx, t, latest, false, expect)
 		if err != nil {
-			return out, fmt.Errorf("verify tenant %s: %w", t.Slug, err)
-		}
-		r.Slug = t.Slug
-		if anchored {
-			r.Checkpoint = head.Seq
+			return out, err
 		}
 		out = append(out, r)
-		delete(heads, t.ID)
+		delete(latest, t.ID)
 	}
 	if slug == "" {
-		for id, head := range heads {
-			out = append(out, postgres.VerifyResult{TenantID: id, Checkpoint: head.Seq, BrokenSeq: 1,
-				Problem: fmt.Sprintf("a signed checkpoint holds this tenant's chain up to event %d, but the tenant is not in the database: deleted", head.Seq)})
+		for id, an := range latest {
+			if an.head == nil {
+				continue
+			}
+			out = append(out, postgres.VerifyResult{TenantID: id, Checkpoint: an.head.Seq, BrokenSeq: 1,
+				Problem: fmt.Sprintf("a signed checkpoint holds this tenant's chain up to event %d, but the tenant is not in the database: deleted", an.head.Seq)})
 		}
 	}
 	return out, nil
@@ -109,9 +183,9 @@ type Outcome struct {
 // minutes, and `tenantd audit checkpoint`.
 func (a *Auditor) Checkpoint(ctx context.Context) ([]Outcome, error) {
 	if a.Store == nil || a.Key == nil {
-		return nil, fmt.Errorf("checkpoint: no checkpoint log or key")
+		return nil, errors.New("checkpoint: no checkpoint log or key")
 	}
-	heads, err := a.latestHeads(ctx)
+	latest, err := a.latest(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -123,15 +197,13 @@ func (a *Auditor) Checkpoint(ctx context.Context) ([]Outcome, error) {
 	var signed []tenantd.Checkpoint
 	var failed error
 	for _, t := range tenants {
-		last := heads[t.ID]
-		r, err := a.DB.VerifyAuditChainFrom(ctx, t.ID, last.ChainPoint)
+		r, err := a.verify(ctx, t, latest, true, nil)
 		if err != nil {
-			failed = fmt.Errorf("checkpoint tenant %s: %w", t.Slug, err)
+			failed = err
 			break
 		}
-		r.Slug, r.Checkpoint = t.Slug, last.Seq
 		o := Outcome{VerifyResult: r}
-		if r.OK && r.HeadSeq > last.Seq {
+		if r.OK && r.HeadSeq > r.Checkpoint {
 			signed = append(signed, a.Key.Sign(tenantd.Checkpoint{TenantID: t.ID, Kind: tenantd.CheckpointHead,
 				ChainPoint: tenantd.ChainPoint{Seq: r.HeadSeq, Hash: r.HeadHash}, At: time.Now()}))
 			o.Signed, o.Checkpoint = true, r.HeadSeq
@@ -143,6 +215,34 @@ func (a *Auditor) Checkpoint(ctx context.Context) ([]Outcome, error) {
 		return out, err
 	}
 	return out, failed
+}
+
+// Purge deletes a tenant's oldest audit events (postgres.PurgeAuditBefore)
+// and keeps the chain verifiable: it first verifies the whole chain against
+// its checkpoints and refuses a broken one (a purge would destroy the
+// evidence), then signs the last event to go as the chain's new origin and
+// appends that checkpoint before anything is deleted. For the retention
+// job.
+func (a *Auditor) Purge(ctx context.Context, tenantID uuid.UUID, before postgres.PurgeBefore) (postgres.AuditPurge, error) {
+	if a.Store == nil || a.Key == nil {
+		return postgres.AuditPurge{}, errors.New("checkpoint: no checkpoint log or key")
+	}
+	latest, err := a.latest(ctx)
+	if err != nil {
+		return postgres.AuditPurge{}, err
+	}
+	r, err := a.verify(ctx, &tenantd.Tenant{ID: tenantID, Slug: tenantID.String()}, latest, false, nil)
+	if err != nil {
+		return postgres.AuditPurge{}, err
+	}
+	if !r.OK {
+		return postgres.AuditPurge{}, fmt.Errorf("checkpoint: refusing to purge tenant %s's broken audit chain (event %d: %s): the purge would destroy the evidence",
+			tenantID, r.BrokenSeq, r.Problem)
+	}
+	return a.DB.PurgeAuditBefore(ctx, tenantID, before, func(ctx context.Context, last tenantd.ChainPoint) error {
+		return a.Store.Append(ctx, []tenantd.Checkpoint{a.Key.Sign(tenantd.Checkpoint{TenantID: tenantID,
+			Kind: tenantd.CheckpointOrigin, ChainPoint: last, At: time.Now()})})
+	})
 }
 
 // Run checkpoints at once and then every interval until ctx is done,

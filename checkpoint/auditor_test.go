@@ -22,7 +22,7 @@ DECLARE
     prev bytea;
     s    bigint;
 BEGIN
-    SELECT hash INTO prev FROM audit_events WHERE tenant_id = '%[1]s' AND seq = %[2]d - 1;
+    SELECT prev_hash INTO prev FROM audit_events WHERE tenant_id = '%[1]s' AND seq = %[2]d;
     FOR s IN SELECT seq FROM audit_events WHERE tenant_id = '%[1]s' AND seq >= %[2]d ORDER BY seq LOOP
         UPDATE audit_events e SET prev_hash = prev, hash = sha256(prev || convert_to(app.audit_canonical(e), 'UTF8'))
          WHERE tenant_id = '%[1]s' AND seq = s RETURNING hash INTO prev;

@@ -26,6 +26,9 @@ type VerifyResult struct {
 	Events   int64  // events checked
 	HeadSeq  int64  // the seq the chain's head says is the last
 	HeadHash []byte // and its hash
+	// Origin is where the chain starts: seq 0, or the last event of a
+	// purge of its oldest events (audit_origins).
+	Origin tenantd.ChainPoint
 	// Checkpoint is the seq of the latest signed checkpoint the chain was
 	// held to (0: none).
 	Checkpoint int64
@@ -42,15 +45,22 @@ SELECT ` + chainEventColumns + `
  WHERE tenant_id = $1 AND seq >= $2
  ORDER BY seq`
 
-const chainHeadSQL = `SELECT seq, hash FROM audit_heads WHERE tenant_id = $1`
+// The chain's head and origin (none: seq 0).
+const chainEndsSQL = `
+SELECT h.seq, h.hash, coalesce(o.seq, 0), coalesce(o.hash, '\x')
+  FROM audit_heads h LEFT JOIN audit_origins o ON o.tenant_id = h.tenant_id
+ WHERE h.tenant_id = $1`
 
-// VerifyAuditChain recomputes a tenant's hash chain: seqs run 1..n without a
-// gap, each prev_hash is the previous event's hash, each hash matches its
-// event, and the last event is the chain's head. The chain is also held to
+// VerifyAuditChain recomputes a tenant's hash chain: seqs run from the
+// chain's origin (seq 0, or the last purged event) to its head without a
+// gap, each prev_hash is the previous event's hash (the first event's is
+// the origin's), each hash matches its event, and the last event is the
+// chain's head. The chain is also held to
 // the points in expect (signed checkpoints, or heads an operator recorded
-// elsewhere): it must still hold each point's event with exactly that hash,
-// so a chain whose tail was deleted, whose head was reset, or that was
-// rewritten up to its head fails. It reads one snapshot (REPEATABLE READ),
+// elsewhere): it must still hold each point's event with exactly that hash
+// (a point at the origin must be the origin; one before it is not checked,
+// its event was purged), so a chain whose tail was deleted, whose head was
+// reset, or that was rewritten up to its head fails. It reads one snapshot (REPEATABLE READ),
 // so concurrent writers never cause a false alarm, and streams the events.
 // For operators (`tenantd audit verify`) and the checkpointer.
 func (db *DB) VerifyAuditChain(ctx context.Context, tenantID uuid.UUID, expect ...tenantd.ChainPoint) (VerifyResult, error) {
@@ -59,11 +69,12 @@ func (db *DB) VerifyAuditChain(ctx context.Context, tenantID uuid.UUID, expect .
 
 // VerifyAuditChainFrom verifies a chain from the point from on: the event
 // at from.Seq must still have from.Hash and match it, and every later event
-// must link to it, up to the head. Checkpointing uses it to extend a signed
-// checkpoint without rereading the whole chain; a from of seq 0 verifies
-// the whole chain.
-func (db *DB) VerifyAuditChainFrom(ctx context.Context, tenantID uuid.UUID, from tenantd.ChainPoint) (VerifyResult, error) {
-	return db.verifyChain(ctx, tenantID, from, nil)
+// must link to it, up to the head; the points in expect are checked as by
+// VerifyAuditChain where they fall in that part. Checkpointing uses it to
+// extend a signed checkpoint without rereading the whole chain; a from of
+// seq 0, or at or before the chain's origin, verifies the whole chain.
+func (db *DB) VerifyAuditChainFrom(ctx context.Context, tenantID uuid.UUID, from tenantd.ChainPoint, expect ...tenantd.ChainPoint) (VerifyResult, error) {
+	return db.verifyChain(ctx, tenantID, from, expect)
 }
 
 func (db *DB) verifyChain(ctx context.Context, tenantID uuid.UUID, from tenantd.ChainPoint, expect []tenantd.ChainPoint) (VerifyResult, error) {
@@ -72,17 +83,22 @@ func (db *DB) verifyChain(ctx context.Context, tenantID uuid.UUID, from tenantd.
 		if _, err := tx.Exec(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`); err != nil {
 			return err
 		}
-		var head tenantd.ChainPoint
-		if err := tx.QueryRow(ctx, chainHeadSQL, tenantID).Scan(&head.Seq, &head.Hash); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				res.Problem = "the tenant has no chain head (audit_heads row missing)"
-				return nil
-			}
+		var head, origin tenantd.ChainPoint
+		err := tx.QueryRow(ctx, chainEndsSQL, tenantID).Scan(&head.Seq, &head.Hash, &origin.Seq, &origin.Hash)
+		if errors.Is(err, pgx.ErrNoRows) {
+			res.Problem = "the tenant has no chain head (audit_heads row missing)"
+			return nil
+		}
+		if err != nil {
 			return err
 		}
-		res.HeadSeq, res.HeadHash = head.Seq, head.Hash
-		c := chainCheck{last: tenantd.ChainPoint{Hash: []byte{}}, from: from, expect: expect}
-		rows, err := tx.Query(ctx, chainEventsSQL, tenantID, max(from.Seq, 1))
+		res.HeadSeq, res.HeadHash, res.Origin = head.Seq, head.Hash, origin
+		c := chainCheck{last: origin, from: from, expect: expect}
+		if !c.start() {
+			res.BrokenSeq, res.Problem = c.broken, c.problem
+			return nil
+		}
+		rows, err := tx.Query(ctx, chainEventsSQL, tenantID, max(c.from.Seq, origin.Seq+1))
 		if err != nil {
 			return err
 		}
@@ -109,7 +125,7 @@ func (db *DB) verifyChain(ctx context.Context, tenantID uuid.UUID, from tenantd.
 
 // chainCheck checks a chain's events one at a time, oldest first.
 type chainCheck struct {
-	last    tenantd.ChainPoint // the last event checked (seq 0 and no hash before the first)
+	last    tenantd.ChainPoint // the last event checked; the origin before the first
 	from    tenantd.ChainPoint // seq 0, or the point the events start at
 	expect  []tenantd.ChainPoint
 	events  int64
@@ -120,6 +136,22 @@ type chainCheck struct {
 func (c *chainCheck) fail(seq int64, format string, args ...any) bool {
 	c.broken, c.problem = seq, fmt.Sprintf(format, args...)
 	return false
+}
+
+// start checks the points at or before the origin (c.last, before any
+// event); false when one differs. A starting point at or before the
+// origin starts at the origin instead.
+func (c *chainCheck) start() bool {
+	origin := c.last
+	for _, p := range append([]tenantd.ChainPoint{c.from}, c.expect...) {
+		if p.Seq > 0 && p.Seq == origin.Seq && !bytes.Equal(p.Hash, origin.Hash) {
+			return c.fail(origin.Seq, "the chain's origin (event %d, the last purged) is not the one checkpointed (its hash differs): the chain was rewritten", origin.Seq)
+		}
+	}
+	if c.from.Seq <= origin.Seq {
+		c.from = tenantd.ChainPoint{}
+	}
+	return true
 }
 
 // next checks one more event; false when the chain is broken there.

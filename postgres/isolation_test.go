@@ -18,7 +18,7 @@ import (
 
 // tenantTables are every table with a tenant_id column; the test below
 // fails if the schema grows one that is not listed here.
-var tenantTables = []string{"audit_events", "audit_heads", "idempotency_keys", "invitations", "refresh_rotations", "sessions",
+var tenantTables = []string{"audit_events", "audit_heads", "audit_origins", "idempotency_keys", "invitations", "refresh_rotations", "sessions",
 	"tenant_usage", "users", "workspace_members", "workspaces"}
 
 func TestTenantTablesAreListed(t *testing.T) {
