@@ -119,11 +119,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 // exists (tenant non-nil), else as a platform security event. failures is
 // the client's attempts on the account in a row (0: the attempt was
 // throttled); five of them, or any throttled attempt, is an attack pattern,
-// not a typo, and is flagged.
+// not a typo, and is flagged. Throttled attempts repeated within a window
+// are counted into one event (repeats).
 func (s *Server) loginFailed(ctx context.Context, tenant *tenantd.Tenant, email string, req tenantd.RequestInfo, reason string, failures int) {
 	ctx = context.WithoutCancel(ctx)
+	throttled := failures == 0
 	if tenant == nil {
-		if err := s.db.RecordSecurityEvent(ctx, "auth.login.failed", reason, req); err != nil {
+		if throttled {
+			s.recordSecurityRefusal(ctx, "auth.login.failed", reason, req)
+		} else if err := s.db.RecordSecurityEvent(ctx, "auth.login.failed", reason, req); err != nil {
 			logger(ctx).Error("record security event", "err", err)
 		}
 		return
@@ -131,10 +135,15 @@ func (s *Server) loginFailed(ctx context.Context, tenant *tenantd.Tenant, email 
 	e := tenantd.Event{Action: "auth.login.failed", Actor: tenantd.Actor{Type: tenantd.ActorAnonymous},
 		Outcome: tenantd.OutcomeFailed, TargetType: "user", TargetID: email,
 		Changes: map[string]any{"reason": reason, "failures": failures}}
-	if failures >= loginFailuresFlagged || failures == 0 {
+	if failures >= loginFailuresFlagged || throttled {
 		e.FlagReason = tenantd.FlagLoginFailures
 	}
-	s.record(ctx, postgres.SystemScope(tenant.ID, req), e)
+	scope := postgres.AnonymousScope(tenant.ID, req)
+	if throttled {
+		s.recordRefusal(ctx, scope, e, reason, email)
+		return
+	}
+	s.record(ctx, scope, e)
 }
 
 // loginFailuresFlagged is the attempt, in a row from one client on one
@@ -240,7 +249,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	invalid := tenantd.Errorf(tenantd.EUNAUTHORIZED, "The refresh token is invalid, expired or revoked.")
 	tenant, session, secret, ok := parseRefreshToken(in.RefreshToken)
 	if !ok {
-		s.db.RecordSecurityEvent(context.WithoutCancel(ctx), "auth.refresh.failed", "malformed refresh token", req)
+		s.recordSecurityEvent(ctx, "auth.refresh.failed", "malformed refresh token", req)
 		return invalid
 	}
 	next := auth.NewSecret()

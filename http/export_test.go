@@ -11,3 +11,7 @@ func (s *Server) TrivialTenantHandler() http.Handler {
 			return nil
 		}}))
 }
+
+// FlushRepeats writes the events of the refusals being counted now, as the
+// end of their window would.
+func (s *Server) FlushRepeats() { s.repeats.flush() }

@@ -246,6 +246,13 @@ func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, rt Route) {
 	}
 	stateOf(r.Context()).tenantID = p.TenantID.String()
 	c := &call{p: p, scope: scopeFor(p, req), req: req}
+	// The tenant's rate limit comes before any other work, the work of
+	// refusing included: a flood of requests that will be refused is
+	// throttled like any other.
+	if err := s.rateLimit(w, r, p); err != nil {
+		s.fail(w, r, c, err)
+		return
+	}
 	// The whole request is read before anything looks at it: a query that
 	// does not parse or a body too large is an invalid request (audited
 	// like any other), never a request with parts missing.
@@ -265,10 +272,6 @@ func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, rt Route) {
 		s.reject(w, r, p, err)
 		return
 	case err != nil:
-		s.fail(w, r, c, err)
-		return
-	}
-	if err := s.rateLimit(w, r, p); err != nil {
 		s.fail(w, r, c, err)
 		return
 	}
@@ -336,7 +339,9 @@ func written(w http.ResponseWriter) bool {
 
 // reject answers a failed step 1–4 (or a foreign tenant, or CSRF) and
 // records it: in the tenant's audit log when the tenant is known from a
-// verified token, else as a platform security event.
+// verified token, else as a platform security event. Refusals have a budget
+// of their own (per tenant, or per client when no tenant is verified), and
+// a refusal repeated within a window is counted, not recorded again.
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, p *tenantd.Principal, err error) {
 	var ae *authError
 	if !errors.As(err, &ae) {
@@ -349,19 +354,24 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, p *tenantd.Princ
 	if p != nil {
 		tenant, user = p.TenantID, p.UserID
 	}
+	throttled := s.refusalBudget(r.Context(), w, tenant, req)
 	action := "auth.request.unauthorized"
 	if ae.code == tenantd.EFORBIDDEN {
 		action = "auth.request.forbidden"
 	}
 	if tenant != uuid.Nil {
 		actor := tenantd.Actor{Type: tenantd.ActorUser, ID: user.String()}
-		s.record(ctx, postgres.SystemScope(tenant, req), tenantd.Event{
+		s.recordRefusal(ctx, postgres.AnonymousScope(tenant, req), tenantd.Event{
 			Action: action, Actor: actor, Outcome: tenantd.OutcomeDenied, FlagReason: ae.flag,
 			TargetType: "route", TargetID: r.Method + " " + r.URL.Path,
 			Changes: map[string]any{"reason": ae.reason},
-		})
-	} else if err := s.db.RecordSecurityEvent(ctx, action, ae.reason, req); err != nil {
-		logger(ctx).Error("record security event", "err", err)
+		}, ae.reason, stateOf(r.Context()).route)
+	} else {
+		s.recordSecurityRefusal(ctx, action, ae.reason, req)
+	}
+	if throttled != nil {
+		writeError(w, r, throttled)
+		return
 	}
 	var msg string
 	if ae.code == tenantd.EUNAUTHORIZED {
@@ -371,6 +381,26 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, p *tenantd.Princ
 		msg = "This request is not allowed for this token."
 	}
 	writeError(w, r, tenantd.Errorf(ae.code, "%s", msg))
+}
+
+// defaultRefusalLimit is the budget of refused requests: per tenant when a
+// verified token names it, else per client.
+var defaultRefusalLimit = ratelimit.Policy{Rate: 60, Period: time.Minute, Burst: 60}
+
+// refusalBudget takes one refusal from the budget of the tenant (when
+// verified) or of the client, and returns the 429 to answer instead when it
+// is spent.
+func (s *Server) refusalBudget(ctx context.Context, w http.ResponseWriter, tenant uuid.UUID, req tenantd.RequestInfo) error {
+	key := "refused:client:" + ratelimit.ClientKey(req.IP)
+	if tenant != uuid.Nil {
+		key = "refused:tenant:" + tenant.String()
+	}
+	d, err := s.limiter.AllowOrLocal(ctx, key, s.cfg.RefusalLimit)
+	if err != nil || d.Allowed {
+		return nil
+	}
+	d.Headers(s.cfg.RefusalLimit, w.Header())
+	return &tenantd.Error{Code: tenantd.ERATELIMIT, Message: "Too many refused requests; try again later.", RetryAfter: d.RetryAfter}
 }
 
 // record stores an event in its own transaction, counting and logging
@@ -419,7 +449,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, c *call, err error
 		if e.Changes == nil {
 			e.Changes = map[string]any{"error": tenantd.ErrorMessage(err)}
 		}
-		s.record(ctx, c.scope, e)
+		if code == tenantd.ERATELIMIT {
+			s.recordRefusal(ctx, c.scope, e, "rate limit", stateOf(r.Context()).route)
+		} else {
+			s.record(ctx, c.scope, e)
+		}
 	}
 	writeError(w, r, err)
 }

@@ -80,6 +80,12 @@ func slowBackoff(d *api.Deps, _ *api.Config) {
 	d.Throttle.WithPolicy(p)
 }
 
+// manyRefusals lifts the budget of refused requests, for tests that are
+// refused on purpose many times a minute.
+func manyRefusals(_ *api.Deps, c *api.Config) {
+	c.RefusalLimit = ratelimit.Policy{Rate: 100_000, Period: time.Minute}
+}
+
 // from is the header that makes a request come from ip, on an app
 // behindProxy.
 func from(ip string) []string { return []string{"X-Forwarded-For", ip} }
@@ -104,6 +110,7 @@ func newApp(t testing.TB, opts ...option) *app {
 		o(&deps, &cfg)
 	}
 	srv := api.NewServer(deps, cfg)
+	t.Cleanup(srv.Close) // after the test server closed, before the database does
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	doc, err := openAPIDoc()

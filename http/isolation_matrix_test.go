@@ -396,7 +396,7 @@ func assertNoLeak(t testing.TB, what, path string, res *response, markers []stri
 
 func TestIsolationMatrix(t *testing.T) {
 	t.Parallel()
-	a := newApp(t)
+	a := newApp(t, manyRefusals)
 	A := a.populate(a.newTenant("enterprise"), "alpha")
 	B := a.populate(a.newTenant("enterprise"), "bravo")
 	markers := A.markers()

@@ -45,6 +45,12 @@ type Config struct {
 	// GET /metrics on the API takes an operator token: the metrics are
 	// platform-wide.
 	SeparateMetrics bool
+	// RepeatWindow is how long repeated refusals are counted before one
+	// event records them; zero means a minute.
+	RepeatWindow time.Duration
+	// RefusalLimit is the budget of refused requests per tenant (or per
+	// client when no tenant is verified); zero means 60 a minute.
+	RefusalLimit ratelimit.Policy
 }
 
 // Server is the HTTP API.
@@ -59,6 +65,7 @@ type Server struct {
 	devices        *auth.DeviceCookies
 	csrf           *auth.CSRFTokens
 	checks         *securitycheck.Checker
+	repeats        *repeats
 	log            *slog.Logger
 	cfg            Config
 	principals     *principalCache
@@ -104,6 +111,12 @@ func NewServer(d Deps, cfg Config) *Server {
 	if cfg.RefreshTTL == 0 {
 		cfg.RefreshTTL = 30 * 24 * time.Hour
 	}
+	if cfg.RepeatWindow == 0 {
+		cfg.RepeatWindow = defaultRepeatWindow
+	}
+	if cfg.RefusalLimit == (ratelimit.Policy{}) {
+		cfg.RefusalLimit = defaultRefusalLimit
+	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
@@ -132,6 +145,7 @@ func NewServer(d Deps, cfg Config) *Server {
 		principals: newPrincipalCache(100_000, principalTTL),
 		metrics:    newMetrics(d.Registry),
 	}
+	s.repeats = newRepeats(cfg.RepeatWindow, s.writeRepeated)
 	s.issuer = &auth.Issuer{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL}
 	s.verifier = auth.NewCachingVerifier(&auth.Verifier{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience}, auth.DefaultCacheEntries)
 	s.operators = &auth.Verifier{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.OperatorAudience, Typ: auth.TypOperator}
@@ -163,6 +177,10 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Allow", strings.Join(allow, ", "))
 	writeError(w, r, tenantd.Errorf(tenantd.EMETHOD, "This route takes %s, not %s.", strings.Join(allow, ", "), r.Method))
 }
+
+// Close writes the events of the refusals still being counted (see
+// repeats) and stops counting. Call it once the HTTP server has stopped.
+func (s *Server) Close() { s.repeats.close() }
 
 // Handler returns the root handler: request ids, client address, access log
 // and panic recovery around the router.

@@ -368,7 +368,5 @@ func (s *Server) acceptInvite(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) recordSecurityEvent(ctx context.Context, action, reason string, req tenantd.RequestInfo) {
-	if err := s.db.RecordSecurityEvent(context.WithoutCancel(ctx), action, reason, req); err != nil {
-		logger(ctx).Error("record security event", "err", err)
-	}
+	s.recordSecurityRefusal(context.WithoutCancel(ctx), action, reason, req)
 }

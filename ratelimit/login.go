@@ -179,7 +179,7 @@ func (t *LoginThrottle) keys(a LoginAttempt) []loginKey {
 	if a.Device != "" {
 		return []loginKey{{"dev:" + a.Device, t.policy.Device.rule()}}
 	}
-	client := clientKey(a.Client)
+	client := ClientKey(a.Client)
 	return []loginKey{
 		{"pair:" + a.Account + "\x00" + client, t.policy.Pair.rule()},
 		{"client:" + client, t.policy.Client.rule()},
@@ -187,9 +187,9 @@ func (t *LoginThrottle) keys(a LoginAttempt) []loginKey {
 	}
 }
 
-// clientKey is the unit a client is counted in: its IPv4 address, or the
+// ClientKey is the unit a client is counted in: its IPv4 address, or the
 // /64 of its IPv6 address (one subscriber usually gets a whole /64).
-func clientKey(ip string) string {
+func ClientKey(ip string) string {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
 		return ip

@@ -262,6 +262,7 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		SecurityChecks: checks,
 	}, api.Config{Issuer: cfg.issuer, TrustedProxies: cfg.trustedProxies, SecureCookies: cfg.secureCookies,
 		SeparateMetrics: cfg.metricsAddr != ""})
+	defer handler.Close() // writes the counts of repeated refusals, after the listener stopped
 	if cfg.metricsAddr != "" {
 		mln, err := net.Listen("tcp", cfg.metricsAddr)
 		if err != nil {
