@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tenantd/tenantd/ratelimit"
 )
 
 type metrics struct {
@@ -24,6 +26,28 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	reg.MustRegister(m.requests, m.flagged, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
+}
+
+// registerThrottleMetrics tells operators whether the rate limits and the
+// login throttle are shared by every instance (Redis) or kept by each in
+// memory, and how many decisions were made in memory (all of them without
+// Redis, those during an outage with it).
+func registerThrottleMetrics(reg prometheus.Registerer, l *ratelimit.Limiter, t *ratelimit.LoginThrottle) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tenantd_ratelimit_shared",
+			Help: "1 when rate limits and login throttling are shared by every instance through Redis, 0 when each instance keeps its own in memory.",
+		}, func() float64 {
+			if l.Shared() && t.Shared() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tenantd_ratelimit_local_decisions_total",
+			Help: "Rate-limit and login-throttle decisions made in this instance's memory (no Redis configured, or Redis unavailable).",
+		}, func() float64 { return float64(l.LocalDecisions() + t.LocalDecisions()) }),
+	)
 }
 
 // serveMetrics: GET /metrics on the API listener, for platform operators

@@ -145,6 +145,7 @@ func NewServer(d Deps, cfg Config) *Server {
 		principals: newPrincipalCache(100_000, principalTTL),
 		metrics:    newMetrics(d.Registry),
 	}
+	registerThrottleMetrics(d.Registry, d.Limiter, d.Throttle)
 	s.repeats = newRepeats(cfg.RepeatWindow, s.writeRepeated)
 	s.issuer = &auth.Issuer{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL}
 	s.verifier = auth.NewCachingVerifier(&auth.Verifier{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience}, auth.DefaultCacheEntries)

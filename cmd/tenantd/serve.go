@@ -178,14 +178,13 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	defer stopRefresh()
 
 	// Redis: REDIS_URL; on the embedded default without it, a private
-	// redis-server (so login back-off and rate limits work out of the box);
-	// else none, with a warning.
-	var limiter *ratelimit.Limiter
-	var throttle *ratelimit.LoginThrottle
+	// redis-server (so limits are shared as in production); else none:
+	// every instance then throttles on its own, in memory, never not at all.
+	limiter, throttle := ratelimit.NewLocal(), ratelimit.NewLocalLoginThrottle()
 	if cfg.redisURL == "" && cfg.databaseURL == "" {
 		url, stopRedis, err := redisproc.Start()
 		if err != nil {
-			log.Warn("no private redis-server (login back-off and rate limits are off)", "err", err)
+			log.Warn("no private redis-server", "err", err)
 		} else {
 			defer stopRedis()
 			log.Info("started a private redis-server for rate limits and login back-off", "url", url)
@@ -193,7 +192,9 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		}
 	}
 	if cfg.redisURL == "" {
-		log.Warn("REDIS_URL is not set: running without the distributed rate limiter and login throttle")
+		log.Warn("REDIS_URL is not set: rate limits and login throttling are per instance, in memory",
+			"detail", "each instance allows a client its whole quota; set REDIS_URL to share the limits",
+			"metric", "tenantd_ratelimit_shared")
 	} else {
 		opt, err := redis.ParseURL(cfg.redisURL)
 		if err != nil {

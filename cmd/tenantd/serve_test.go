@@ -137,6 +137,27 @@ func getStatus(t *testing.T, url string) int {
 	return resp.StatusCode
 }
 
+func postStatus(t *testing.T, url, body string) int {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func getBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 func tenantSlugs(t *testing.T, env map[string]string) []string {
 	t.Helper()
 	code, out, errOut := runCmd(t, env, "tenant", "list", "--json")
@@ -354,6 +375,25 @@ func TestExternalDatabase(t *testing.T) {
 		t.Errorf("no metrics address logged:\n%s", s.stderr)
 	} else if got := getStatus(t, "http://"+addr+"/metrics"); got != http.StatusOK {
 		t.Errorf("GET /metrics on TENANTD_METRICS_ADDR = %d, want 200", got)
+	}
+	// Without REDIS_URL, login is still throttled, per instance, and the log
+	// and the metrics say so.
+	if logField(s.stderr.String(), "REDIS_URL is not set: rate limits and login throttling are per instance, in memory", "level") != "WARN" {
+		t.Errorf("no warning that throttling is per instance:\n%s", s.stderr)
+	}
+	var last int
+	for range 7 {
+		last = postStatus(t, s.url+"/v1/auth/login", `{"tenant":"initech","email":"boss@initech.example","password":"not the password"}`)
+	}
+	if last != http.StatusTooManyRequests {
+		t.Errorf("7th wrong password without Redis: %d, want 429", last)
+	}
+	if addr := logField(s.stderr.String(), "metrics listening", "addr"); addr != "" {
+		metrics := getBody(t, "http://"+addr+"/metrics")
+		if !strings.Contains(metrics, "tenantd_ratelimit_shared 0") || strings.Contains(metrics, "tenantd_ratelimit_local_decisions_total 0\n") ||
+			!strings.Contains(metrics, "tenantd_ratelimit_local_decisions_total") {
+			t.Errorf("metrics do not show per-instance throttling:\n%s", metrics)
+		}
 	}
 	if code := s.stop(); code != 0 {
 		t.Fatalf("serve exited with %d\n%s", code, s.stderr)
