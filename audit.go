@@ -31,8 +31,12 @@ type Event struct {
 	TargetID   string
 	Outcome    string // defaults to success
 	FlagReason string // non-empty flags the event
-	Changes    map[string]any
-	Request    RequestInfo // defaults to the scope's request
+	// PlatformFlag flags the event for the platform's security view only:
+	// the tenant's own log keeps it unflagged. For a flag that would tell
+	// the tenant's admins something about another tenant (FlagForeignID).
+	PlatformFlag string
+	Changes      map[string]any
+	Request      RequestInfo // defaults to the scope's request
 }
 
 // AuditEvent is a recorded event as tenant admins read it.

@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -406,9 +407,9 @@ func (s *Server) refusalBudget(ctx context.Context, w http.ResponseWriter, tenan
 // record stores an event in its own transaction, counting and logging
 // flagged ones. Recording failures are logged, never hidden.
 func (s *Server) record(ctx context.Context, scope postgres.Scope, e tenantd.Event) {
-	if e.FlagReason != "" {
-		s.metrics.flagged.WithLabelValues(e.FlagReason).Inc()
-		logger(ctx).Warn("flagged event", "action", e.Action, "reason", e.FlagReason,
+	if reason := cmp.Or(e.FlagReason, e.PlatformFlag); reason != "" {
+		s.metrics.flagged.WithLabelValues(reason).Inc()
+		logger(ctx).Warn("flagged event", "action", e.Action, "reason", reason,
 			"tenant_id", scope.TenantID, "target", e.TargetType+":"+e.TargetID)
 	}
 	scope.SessionID = uuid.Nil // a denied request's event is recorded even if its session just ended
@@ -418,8 +419,9 @@ func (s *Server) record(ctx context.Context, scope postgres.Scope, e tenantd.Eve
 }
 
 // fail answers a handler's error and audits it: denied (403), invalid
-// (422), limit (409), rate-limited (429) requests get an event in their own
-// transaction; a 404 for an id that belongs to another tenant is flagged.
+// (400, 413, 422), limit (409), rate-limited (429) requests and a 404 for
+// an id the caller named get an event in their own transaction; the 404's
+// is flagged for the platform when the id belongs to another tenant.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, c *call, err error) {
 	ctx := context.WithoutCancel(r.Context())
 	code := tenantd.ErrorCode(err)
@@ -427,13 +429,17 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, c *call, err error
 	e := tenantd.Event{TargetType: "route", TargetID: r.Method + " " + r.URL.Path}
 	switch {
 	case errors.As(err, &probe):
+		// The caller's admins read this event: it is the same whether the id
+		// is unknown or another tenant's. Only the platform's security view
+		// learns which (a platform flag).
+		e.Action, e.Outcome = "access.not_found", tenantd.OutcomeDenied
+		e.TargetType, e.TargetID = probe.kind, probe.id.String()
 		other, perr := s.db.IDInOtherTenant(ctx, c.scope, probe.kind, probe.id)
 		if perr != nil {
 			logger(ctx).Error("foreign id lookup", "err", perr)
 		}
 		if other {
-			e.Action, e.Outcome, e.FlagReason = "access.foreign_id", tenantd.OutcomeDenied, tenantd.FlagForeignID
-			e.TargetType, e.TargetID = probe.kind, probe.id.String()
+			e.PlatformFlag = tenantd.FlagForeignID
 		}
 	case code == tenantd.EFORBIDDEN:
 		e.Action, e.Outcome = "access.denied", tenantd.OutcomeDenied
@@ -466,7 +472,8 @@ func limitOf(err error) string {
 }
 
 // foreignProbe is a not-found answer for an id the caller named: the flow
-// checks whether it belongs to another tenant, and flags it if so.
+// records it, and flags it for the platform when the id belongs to another
+// tenant.
 type foreignProbe struct {
 	kind string
 	id   uuid.UUID

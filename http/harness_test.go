@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -283,11 +284,18 @@ SELECT seq, action, actor_type, actor_id, target_type, target_id, outcome, flagg
 	return out
 }
 
-// flagged returns the tenant's flagged events with the given reason.
+// flagged returns the tenant's events flagged with the given reason, as
+// the platform's security view has them: flagged in the tenant's log, or
+// for the platform only (platform_flags).
 func (a *app) flagged(tenant uuid.UUID, reason string) []tenantd.AuditEvent {
+	platform := map[int64]string{}
+	for _, row := range a.superQuery(`SELECT seq, flag_reason FROM platform_flags WHERE tenant_id = $1`, tenant) {
+		seq, _ := strconv.ParseInt(row[0], 10, 64)
+		platform[seq] = row[1]
+	}
 	var out []tenantd.AuditEvent
 	for _, e := range a.events(tenant, "") {
-		if e.Flagged && e.FlagReason == reason {
+		if e.Flagged && e.FlagReason == reason || platform[e.Seq] == reason {
 			out = append(out, e)
 		}
 	}

@@ -238,7 +238,7 @@ func (a *app) tenantTables() []string {
 SELECT c.table_name FROM information_schema.columns c
   JOIN information_schema.tables t USING (table_schema, table_name)
  WHERE c.table_schema = 'public' AND c.column_name = 'tenant_id' AND t.table_type = 'BASE TABLE'
-   AND c.table_name NOT IN ('audit_events', 'audit_heads', 'sessions')
+   AND c.table_name NOT IN ('audit_events', 'audit_heads', 'platform_flags', 'sessions')
  ORDER BY 1`)
 	out := []string{"tenants"}
 	for _, r := range rows {

@@ -2,7 +2,9 @@ package http_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -371,5 +373,66 @@ func TestOrganisationChangesAreAudited(t *testing.T) {
 				t.Errorf("%s: changes[%s] = %v, want %v", w.action, k, e.Changes[k], v)
 			}
 		}
+	}
+}
+
+// An id of another tenant answers 404 like an unknown id, and B's own audit
+// log, which B's admins read, does not tell the two apart either: the
+// events for a foreign id and for a made-up one are the same but for the
+// id. Only the platform's security view says which id was another
+// tenant's.
+func TestForeignIDIsNoOracleInTheTenantLog(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	A := a.populate(a.newTenant("pro"), "oracle-a")
+	B := a.newTenant("pro")
+	foreign, unknown := A.Workspaces[0], uuid.New()
+	for _, id := range []uuid.UUID{foreign, unknown} {
+		if res := a.do("GET", "/v1/workspaces/"+id.String(), B.Token, nil); res.Status != 404 {
+			t.Fatalf("GET another tenant's or an unknown workspace: %d", res.Status)
+		}
+	}
+	// What B's admins see, less what differs for any two requests.
+	view := func(id uuid.UUID) []string {
+		var out []string
+		for _, e := range a.listEvents(B.Token, "target_id="+id.String(), 50) {
+			e.Seq, e.ID, e.OccurredAt, e.RequestID, e.Target.ID = 0, uuid.Nil, time.Time{}, "", ""
+			raw, _ := json.Marshal(e)
+			out = append(out, string(raw))
+		}
+		return out
+	}
+	if f, u := view(foreign), view(unknown); !slices.Equal(f, u) {
+		t.Errorf("B's log tells a foreign id from an unknown one:\nforeign: %v\nunknown: %v", f, u)
+	}
+	flagged := a.listEvents(B.Token, "flagged=true", 50)
+	for _, e := range flagged {
+		if e.Target.ID == foreign.String() {
+			t.Errorf("B's log flags the foreign id: %+v", e)
+		}
+	}
+
+	// The platform's security view has the flag, for the foreign id only.
+	var sec struct {
+		Flagged struct {
+			Items []tenantd.AuditEvent `json:"items"`
+		} `json:"flagged"`
+	}
+	res := a.do("GET", "/v1/admin/security-events?limit=500", a.operatorToken(), nil)
+	if res.Status != 200 {
+		t.Fatalf("security view: %d %s", res.Status, res.Body)
+	}
+	res.json(t, &sec)
+	reasons := map[string]string{}
+	for _, e := range sec.Flagged.Items {
+		if e.TenantID == B.ID {
+			reasons[e.Target.ID] = e.FlagReason
+		}
+	}
+	if reasons[foreign.String()] != tenantd.FlagForeignID {
+		t.Errorf("the security view lacks the foreign id's flag: %v", reasons)
+	}
+	if _, ok := reasons[unknown.String()]; ok {
+		t.Errorf("the security view flags an unknown id: %v", reasons)
 	}
 }

@@ -617,3 +617,82 @@ func TestFlaggedEventsPageAcrossTenants(t *testing.T) {
 		t.Fatalf("a security-events cursor as a flagged cursor: %v", err)
 	}
 }
+
+// A platform flag marks an event for the platform's security view only: the
+// tenant's own log has it unflagged, and the application role cannot read
+// the flag. Every way an event is recorded (on its own, with a statement,
+// at a transaction's commit) keeps the flag with the right event.
+func TestPlatformFlagsOnlyThePlatformReads(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t)
+	ctx := context.Background()
+	tn, _ := newTenant(t, env.DB, "pro")
+	flag := func(target string) tenantd.Event {
+		return tenantd.Event{Action: "access.not_found", Outcome: tenantd.OutcomeDenied, TargetType: "workspace",
+			TargetID: target, PlatformFlag: tenantd.FlagForeignID}
+	}
+	plain := tenantd.Event{Action: "test.plain"}
+	if err := env.DB.RecordEvent(ctx, system(tn), flag("recorded")); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.DB.Run(ctx, system(tn), postgres.Statement{SQL: `SELECT 1`,
+		Events: []tenantd.Event{plain, flag("run"), plain}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.DB.InTenant(ctx, system(tn), func(tx *postgres.Tx) error {
+		tx.Audit(flag("committed"))
+		tx.Audit(plain)
+		_, err := tx.Exec(ctx, `SELECT 1`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	items, _, err := env.DB.ListAuditEvents(ctx, system(tn), postgres.AuditFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range items {
+		if e.Flagged || e.FlagReason != "" {
+			t.Errorf("the tenant's log shows a platform flag: %+v", e)
+		}
+	}
+	var view []string
+	flagged, _, err := env.DB.FlaggedEvents(ctx, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range flagged {
+		if e.TenantID == tn {
+			if !e.Flagged || e.FlagReason != tenantd.FlagForeignID || e.Action != "access.not_found" {
+				t.Errorf("the security view: %+v", e)
+			}
+			view = append(view, e.Target.ID)
+		}
+	}
+	slices.Sort(view)
+	if want := []string{"committed", "recorded", "run"}; !slices.Equal(view, want) {
+		t.Errorf("the security view flags %v, want %v", view, want)
+	}
+	err = env.DB.InTenant(ctx, system(tn), func(tx *postgres.Tx) error {
+		_, err := tx.Exec(ctx, `SELECT count(*) FROM platform_flags`)
+		return err
+	})
+	if tenantd.ErrorCode(err) != tenantd.EFORBIDDEN {
+		t.Errorf("the application role reads platform flags: %v", err)
+	}
+
+	// A purge of the oldest events takes their flags with them.
+	keepAuditDays(t, env, tn, 0)
+	var last int64
+	adminConn(t, env).QueryRow(ctx, `SELECT max(seq) FROM platform_flags WHERE tenant_id = $1`, tn).Scan(&last)
+	if _, err := env.DB.PurgeAuditBefore(ctx, tn, postgres.PurgeBefore{Seq: last + 1},
+		func(context.Context, tenantd.ChainPoint) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	adminConn(t, env).QueryRow(ctx, `SELECT count(*) FROM platform_flags WHERE tenant_id = $1`, tn).Scan(&left)
+	if left != 0 {
+		t.Errorf("%d platform flags outlive their purged events", left)
+	}
+}

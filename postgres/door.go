@@ -170,7 +170,8 @@ func uuidArray(ids []string) string {
 	return "{" + strings.Join(ids, ",") + "}"
 }
 
-// Statement is one SQL statement for Run.
+// Statement is one SQL statement for Run. Without SQL, Run commits only
+// the events.
 type Statement struct {
 	SQL  string
 	Args []any
@@ -204,20 +205,23 @@ func (db *DB) Run(ctx context.Context, s Scope, st Statement) error {
 	for _, q := range prelude {
 		b.Queue(q.sql, q.args...)
 	}
-	b.Queue(st.SQL, st.Args...)
+	if st.SQL != "" {
+		b.Queue(st.SQL, st.Args...)
+	}
+	events := 0
 	for _, e := range st.Events {
-		queueEvent(b, s, e)
+		events += queueEvent(b, s, e)
 	}
 	b.Queue("COMMIT")
 
-	err = runBatch(ctx, conn, b, len(prelude), st.Scan, len(st.Events))
+	err = runBatch(ctx, conn, b, len(prelude), st.SQL != "", st.Scan, events)
 	if err != nil {
 		rollback(conn)
 	}
 	return classify(err)
 }
 
-func runBatch(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, prelude int, scan func(pgx.Rows) error, events int) (err error) {
+func runBatch(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, prelude int, statement bool, scan func(pgx.Rows) error, events int) (err error) {
 	br := conn.SendBatch(ctx, b)
 	defer func() {
 		if cerr := br.Close(); err == nil {
@@ -229,19 +233,21 @@ func runBatch(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, prelude int
 			return err
 		}
 	}
-	rows, err := br.Query()
-	if err != nil {
-		return err
-	}
-	if scan != nil {
-		err = scan(rows)
-	}
-	rows.Close()
-	if err == nil {
-		err = rows.Err()
-	}
-	if err != nil {
-		return err
+	if statement {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		if scan != nil {
+			err = scan(rows)
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+		if err != nil {
+			return err
+		}
 	}
 	for range events {
 		if _, err := br.Exec(); err != nil {
@@ -297,8 +303,8 @@ func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *Tx) error) (err
 	return classify(tx.commit(ctx))
 }
 
-// prepareAll prepares sql (and the audit event insert, when events are
-// queued) on conn, if not done yet. Preparing happens only before a
+// prepareAll prepares sql (and the audit event and platform flag inserts,
+// when events are queued) on conn, if not done yet. Preparing happens only before a
 // transaction's first statement or between statements, never inside a
 // pipeline.
 func (db *DB) prepareAll(ctx context.Context, conn *pgxpool.Conn, sql string, events, guard bool) error {
@@ -313,7 +319,10 @@ func (db *DB) prepareAll(ctx context.Context, conn *pgxpool.Conn, sql string, ev
 		}
 	}
 	if events {
-		return db.prepared.prepare(ctx, conn, insertEventSQL)
+		if err := db.prepared.prepare(ctx, conn, insertEventSQL); err != nil {
+			return err
+		}
+		return db.prepared.prepare(ctx, conn, insertPlatformFlagSQL)
 	}
 	return nil
 }

@@ -17,9 +17,17 @@ INSERT INTO audit_events
      flagged, flag_reason, ip, user_agent, request_id, changes)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::inet, $11, $12, $13::jsonb)`
 
-// queueEvent adds an explicit audit event to b. The database assigns its
-// sequence number, time and hash (app.audit_chain).
-func queueEvent(b *pgx.Batch, s Scope, e tenantd.Event) {
+// insertPlatformFlagSQL flags the event just inserted in this transaction:
+// the chain trigger holds the tenant's head row locked until COMMIT, so the
+// head's seq is that event's.
+const insertPlatformFlagSQL = `
+INSERT INTO platform_flags (tenant_id, seq, flag_reason)
+SELECT tenant_id, seq, $2 FROM audit_heads WHERE tenant_id = $1`
+
+// queueEvent adds an explicit audit event to b, and its platform flag if it
+// has one, and returns how many statements it queued. The database assigns
+// the event's sequence number, time and hash (app.audit_chain).
+func queueEvent(b *pgx.Batch, s Scope, e tenantd.Event) int {
 	actor := e.Actor
 	if actor.Type == "" {
 		actor = s.Actor
@@ -55,17 +63,18 @@ func queueEvent(b *pgx.Batch, s Scope, e tenantd.Event) {
 	b.Queue(insertEventSQL, s.TenantID, actor.Type, clean(actor.ID, maxActorID), e.Action,
 		e.TargetType, clean(e.TargetID, maxTargetID), outcome, e.FlagReason != "", clean(e.FlagReason, 200),
 		ip, clean(req.UserAgent, maxUserAgent), clean(req.ID, maxRequestID), changes)
+	if e.PlatformFlag == "" {
+		return 1
+	}
+	b.Queue(insertPlatformFlagSQL, s.TenantID, e.PlatformFlag)
+	return 2
 }
 
-// RecordEvent stores an event in its own transaction: for requests that were
-// denied or failed, whose own transaction (if any) rolled back.
+// RecordEvent stores an event in its own transaction, in one round trip:
+// for requests that were denied or failed, whose own transaction (if any)
+// rolled back.
 func (db *DB) RecordEvent(ctx context.Context, s Scope, e tenantd.Event) error {
-	return db.InTenant(ctx, s, func(tx *Tx) error {
-		b := &pgx.Batch{}
-		queueEvent(b, s, e)
-		_, err := tx.Exec(ctx, b.QueuedQueries[0].SQL, b.QueuedQueries[0].Arguments...)
-		return err
-	})
+	return db.Run(ctx, s, Statement{Events: []tenantd.Event{e}})
 }
 
 // The longest client-supplied text an event or a session keeps of each

@@ -99,13 +99,14 @@ func (tx *Tx) commit(ctx context.Context) error {
 		return err
 	}
 	b := &pgx.Batch{}
+	events := 0
 	for _, e := range tx.events {
-		queueEvent(b, tx.scope, e)
+		events += queueEvent(b, tx.scope, e)
 	}
 	b.Queue("COMMIT")
 	br := tx.conn.SendBatch(ctx, b)
 	err := func() error {
-		for range tx.events {
+		for range events {
 			if _, err := br.Exec(); err != nil {
 				return err
 			}
