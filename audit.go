@@ -1,6 +1,7 @@
 package tenantd
 
 import (
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,7 +26,7 @@ const (
 // Event is an audit event to record. The database assigns its sequence
 // number, time and place in the tenant's hash chain.
 type Event struct {
-	Action     string // dotted, e.g. "auth.login.failed"
+	Action     string // one of Actions, e.g. ActionLoginFailed
 	Actor      Actor  // defaults to the scope's actor
 	TargetType string
 	TargetID   string
@@ -61,4 +62,115 @@ type AuditEvent struct {
 type Target struct {
 	Type string `json:"type"`
 	ID   string `json:"id"`
+}
+
+// Audit actions: every action an event carries is one of these. A name is
+// <resource>.<verb>, both snake_case: the kind of thing the event is about
+// and what happened to it, in the past tense (created, denied, exported…).
+// The event's outcome agrees with the verb; a refusal is its own verb, so
+// filtering on the action alone finds, say, every failed login.
+const (
+	ActionAccessReviewExported = "access_review.exported"
+	ActionAuditExported        = "audit.exported"
+	ActionAuditPurged          = "audit.purged"
+	ActionAuditQueried         = "audit.queried"
+	ActionIntrospectionDenied  = "introspection.denied"
+	ActionInvitationAccepted   = "invitation.accepted"
+	ActionInvitationCreated    = "invitation.created"
+	ActionInvitationDenied     = "invitation.denied"
+	ActionLimitExceeded        = "limit.exceeded"
+	ActionLoginFailed          = "login.failed"
+	ActionLoginSucceeded       = "login.succeeded"
+	ActionRateLimitExceeded    = "rate_limit.exceeded"
+	ActionRefreshTokenDenied   = "refresh_token.denied"
+	ActionRefreshTokenReused   = "refresh_token.reused"
+	ActionRefreshTokenRotated  = "refresh_token.rotated"
+	ActionRequestDenied        = "request.denied"
+	ActionRequestRejected      = "request.rejected"
+	ActionSessionRevoked       = "session.revoked"
+	ActionTenantCreated        = "tenant.created"
+)
+
+// AuditAction documents one action of the catalogue.
+type AuditAction struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// ReplacedBy is set on a former name: events recorded before the
+	// catalogue carry it (the hash chain covers the action, so they keep
+	// it), and it is never written any more.
+	ReplacedBy string `json:"replaced_by,omitempty"`
+}
+
+// Actions is the catalogue of audit actions, served at GET
+// /v1/audit-actions and listed as the AuditAction enum of the OpenAPI
+// document (a test holds the two together). The actions the database's
+// row triggers write (app.audit_row: <table's resource>.created, .updated,
+// .deleted, .deactivated) are here too.
+var Actions = []AuditAction{
+	{ActionAccessReviewExported, "An owner or admin read the access review (JSON or CSV).", ""},
+	{ActionAuditExported, "The audit log was exported; failed when the export was cut short (changes.events says how many went out).", ""},
+	{ActionAuditPurged, "Events older than the tenant's audit retention were deleted; the chain now starts after them.", ""},
+	{ActionAuditQueried, "A page of the audit log was read; changes holds the filter.", ""},
+	{ActionIntrospectionDenied, "A token of another tenant was presented for introspection (flagged tenant_mismatch).", ""},
+	{ActionInvitationAccepted, "An invitee accepted an invitation and chose a password.", ""},
+	{ActionInvitationCreated, "A user was invited; the invitation token is shown once.", ""},
+	{ActionInvitationDenied, "An invitation could not be accepted: wrong secret, expired, already used, or the user is no longer invited.", ""},
+	{ActionLimitExceeded, "A request was refused by a plan limit (409; changes.limit names it).", ""},
+	{ActionLoginFailed, "A login failed (wrong password, unknown or disabled user, throttled); flagged login_failures when repeated.", ""},
+	{ActionLoginSucceeded, "A user logged in: a session started.", ""},
+	{ActionRateLimitExceeded, "A request was refused by the tenant's rate limit (429).", ""},
+	{ActionRefreshTokenDenied, "A refresh token of a revoked or expired session, or of an inactive user or tenant, was refused.", ""},
+	{ActionRefreshTokenReused, "A refresh token that was already rotated out was presented again: its session is revoked (flagged refresh_reuse).", ""},
+	{ActionRefreshTokenRotated, "A refresh token was exchanged for new tokens.", ""},
+	{ActionRequestDenied, "A request was refused: no valid token for this tenant (401), not allowed (403), or an id it named does not exist for the tenant (404); changes say why.", ""},
+	{ActionRequestRejected, "A request was invalid: malformed (400), too large (413) or failing validation (422).", ""},
+	{ActionSessionRevoked, "A session was ended by its user (logout).", ""},
+	{ActionTenantCreated, "The tenant was created, with its first owner.", ""},
+	{"tenant.updated", "The tenant's name, plan, status, limits or settings changed (changes holds old and new values).", ""},
+	{"user.created", "A user was added (with a password, or invited).", ""},
+	{"user.deactivated", "A user was deactivated: their sessions are revoked, their history kept.", ""},
+	{"user.updated", "A user's role, status, email or password changed (a password only as {\"changed\": true}).", ""},
+	{"workspace.created", "A workspace was created.", ""},
+	{"workspace.deleted", "A workspace was deleted.", ""},
+	{"workspace.updated", "A workspace was renamed or redescribed.", ""},
+	{"workspace_member.created", "A user was given a role in a workspace.", ""},
+	{"workspace_member.deleted", "A user was removed from a workspace.", ""},
+	{"workspace_member.updated", "A workspace member's role changed.", ""},
+
+	{"access.denied", "Former name of request.denied (403).", ActionRequestDenied},
+	{"access.not_found", "Former name of request.denied (404 for an id the caller named).", ActionRequestDenied},
+	{"access.foreign_id", "Former name of request.denied (404 for another tenant's id, flagged foreign_id).", ActionRequestDenied},
+	{"auth.introspect.denied", "Former name of introspection.denied.", ActionIntrospectionDenied},
+	{"auth.login.failed", "Former name of login.failed.", ActionLoginFailed},
+	{"auth.login.succeeded", "Former name of login.succeeded.", ActionLoginSucceeded},
+	{"auth.logout", "Former name of session.revoked.", ActionSessionRevoked},
+	{"auth.refresh.denied", "Former name of refresh_token.denied.", ActionRefreshTokenDenied},
+	{"auth.refresh.reused", "Former name of refresh_token.reused.", ActionRefreshTokenReused},
+	{"auth.refresh.succeeded", "Former name of refresh_token.rotated.", ActionRefreshTokenRotated},
+	{"auth.request.forbidden", "Former name of request.denied (403 in the request flow).", ActionRequestDenied},
+	{"auth.request.unauthorized", "Former name of request.denied (401).", ActionRequestDenied},
+	{"invitation.accept_denied", "Former name of invitation.denied.", ActionInvitationDenied},
+	{"request.invalid", "Former name of request.rejected.", ActionRequestRejected},
+}
+
+// IsAction reports whether name is an action of the catalogue, current or
+// former (former names remain in events recorded before the catalogue).
+func IsAction(name string) bool {
+	for _, a := range Actions {
+		if a.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// IsActionPrefix reports whether some action of the catalogue starts with
+// prefix (a filter such as "login." from "login.*").
+func IsActionPrefix(prefix string) bool {
+	for _, a := range Actions {
+		if strings.HasPrefix(a.Name, prefix) {
+			return true
+		}
+	}
+	return false
 }

@@ -23,6 +23,8 @@ func (s *Server) auditRoutes() []Route {
 			Summary: "Query the tenant's audit log", tenant: s.listAuditEvents},
 		{Method: "GET", Pattern: "/v1/audit-events/export", Access: Tenant, Streaming: true,
 			Summary: "Export the tenant's audit log as JSON Lines or CSV", tenant: s.exportAuditEvents},
+		{Method: "GET", Pattern: "/v1/audit-actions", Access: Tenant,
+			Summary: "The catalogue of audit actions", tenant: s.listAuditActions},
 		{Method: "GET", Pattern: "/v1/admin/security-events", Access: Operator,
 			Summary: "Flagged events of every tenant and unattributed security events", operator: s.securityEvents},
 	}
@@ -75,6 +77,17 @@ func (s *Server) listAuditEvents(w http.ResponseWriter, r *http.Request, c *call
 		page.Items = []tenantd.AuditEvent{}
 	}
 	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+// listAuditActions: GET /v1/audit-actions, the catalogue of actions an
+// audit event may carry (tenantd.Actions), for any user of the tenant: it
+// holds no tenant data. One page, in the list envelope.
+func (s *Server) listAuditActions(w http.ResponseWriter, r *http.Request, c *call) error {
+	if _, err := auditQuery(r, []string{"tenant_id"}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, pageOf(tenantd.Actions, ""))
 	return nil
 }
 

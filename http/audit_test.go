@@ -123,17 +123,17 @@ func TestEveryActionIsAuditedOnce(t *testing.T) {
 		do     func() *response
 		status int
 	}{
-		{"auth.login.succeeded", func() *response {
+		{"login.succeeded", func() *response {
 			return a.do("POST", "/v1/auth/login", "", map[string]any{"tenant": acme.Slug, "email": acme.Email, "password": password + acme.Slug})
 		}, 200},
-		{"auth.refresh.succeeded", func() *response {
+		{"refresh_token.rotated", func() *response {
 			res := a.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": acme.Refresh})
 			res.json(t, &tok)
 			return res
 		}, 200},
-		{"audit.queried", func() *response { return a.do("GET", "/v1/audit-events?action=auth.*", acme.Token, nil) }, 200},
+		{"audit.queried", func() *response { return a.do("GET", "/v1/audit-events?action=login.*", acme.Token, nil) }, 200},
 		{"audit.exported", func() *response { return a.do("GET", "/v1/audit-events/export?format=csv", acme.Token, nil) }, 200},
-		{"auth.logout", func() *response { return a.do("POST", "/v1/auth/logout", tok.AccessToken, nil) }, 204},
+		{"session.revoked", func() *response { return a.do("POST", "/v1/auth/logout", tok.AccessToken, nil) }, 204},
 	}
 	for _, c := range cases {
 		before := lastSeq(a.events(acme.ID, ""))
@@ -181,13 +181,13 @@ func TestAuditLogIsForOwnersAndAdmins(t *testing.T) {
 		}
 	}
 	denied := 0
-	for _, e := range a.events(acme.ID, "access.denied") {
+	for _, e := range a.events(acme.ID, "request.denied") {
 		if e.Actor.ID == memberID.String() && e.Outcome == "denied" {
 			denied++
 		}
 	}
 	if denied != 2 {
-		t.Fatalf("%d access.denied events for the member, want 2", denied)
+		t.Fatalf("%d request.denied events for the member, want 2", denied)
 	}
 	if n := len(a.events(acme.ID, "audit.queried")) + len(a.events(acme.ID, "audit.exported")); n != 0 {
 		t.Fatalf("a refused read was recorded as a read (%d events)", n)
@@ -255,7 +255,7 @@ func TestAuditLogIsolation(t *testing.T) {
 	onlyB("list", all)
 	for _, q := range []string{
 		"actor=" + A.OwnerID.String(), "target_id=" + url.QueryEscape(aEvents[0].Target.ID), "target_type=session",
-		"action=auth.login.succeeded", "action=auth.*", "flagged=true", "flagged=false",
+		"action=login.succeeded", "action=login.*", "flagged=true", "flagged=false",
 		"since=2000-01-01T00:00:00Z", "until=2999-01-01T00:00:00Z", "tenant_id=" + B.ID.String(),
 	} {
 		res := a.do("GET", "/v1/audit-events?limit=500&"+q, B.Token, nil)
@@ -347,7 +347,7 @@ func TestAuditEventsQuery(t *testing.T) {
 		t.Fatalf("paged seqs %v, want %v (newest first)", seqs, want)
 	}
 
-	failed := a.listEvents(acme.Token, "action=auth.login.failed&target_id="+url.QueryEscape(acme.Email), 500)
+	failed := a.listEvents(acme.Token, "action=login.failed&target_id="+url.QueryEscape(acme.Email), 500)
 	if len(failed) != 3 {
 		t.Fatalf("%d failed logins, want 3", len(failed))
 	}
@@ -356,12 +356,12 @@ func TestAuditEventsQuery(t *testing.T) {
 			t.Fatalf("failed login event %+v", e)
 		}
 	}
-	mine := a.listEvents(acme.Token, "actor="+acme.OwnerID.String()+"&action=auth.login.succeeded", 500)
+	mine := a.listEvents(acme.Token, "actor="+acme.OwnerID.String()+"&action=login.succeeded", 500)
 	if len(mine) != 2 {
 		t.Fatalf("%d logins by the owner, want 2", len(mine))
 	}
 	window := a.listEvents(acme.Token, "since="+url.QueryEscape(failed[len(failed)-1].OccurredAt.Format(time.RFC3339Nano))+
-		"&until="+url.QueryEscape(failed[0].OccurredAt.Format(time.RFC3339Nano))+"&action=auth.login.failed", 500)
+		"&until="+url.QueryEscape(failed[0].OccurredAt.Format(time.RFC3339Nano))+"&action=login.failed", 500)
 	if len(window) != 2 { // since is inclusive, until exclusive
 		t.Fatalf("%d events in [oldest, newest) failed login, want 2", len(window))
 	}
@@ -414,7 +414,7 @@ func TestAuditExport(t *testing.T) {
 		}
 	}
 
-	res = a.do("GET", "/v1/audit-events/export?format=csv&action=auth.login.failed", acme.Token, nil)
+	res = a.do("GET", "/v1/audit-events/export?format=csv&action=login.failed", acme.Token, nil)
 	if res.Status != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/csv") ||
 		!strings.HasSuffix(res.Header.Get("Content-Disposition"), `.csv"`) {
 		t.Fatalf("csv export: %d %v", res.Status, res.Header)
@@ -423,7 +423,7 @@ func TestAuditExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(records) != 2 || records[0][0] != "seq" || records[1][5] != "auth.login.failed" {
+	if len(records) != 2 || records[0][0] != "seq" || records[1][5] != "login.failed" {
 		t.Fatalf("csv records %q", records)
 	}
 	if got := records[1][7]; got != "'"+strings.ToLower(formula) {
@@ -431,7 +431,7 @@ func TestAuditExport(t *testing.T) {
 	}
 	exported := a.events(acme.ID, "audit.exported")
 	if len(exported) != 2 || exported[1].Changes["format"] != "csv" || exported[1].Changes["events"] != float64(1) ||
-		exported[1].Changes["action"] != "auth.login.failed" {
+		exported[1].Changes["action"] != "login.failed" {
 		t.Fatalf("audit.exported events %+v", exported)
 	}
 }
@@ -628,7 +628,7 @@ func TestAuditFilterIsNeverDropped(t *testing.T) {
 			t.Errorf("GET /v1/audit-events?%.40s…: %d, want 400: %.200s", q, res.Status, res.Body)
 		}
 	}
-	if got := a.events(tn.ID, "request.invalid"); len(got) != 2 {
+	if got := a.events(tn.ID, "request.rejected"); len(got) != 2 {
 		t.Errorf("the refused queries are not audited as invalid requests: %+v", got)
 	}
 }

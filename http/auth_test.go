@@ -37,7 +37,7 @@ func TestLoginAndMe(t *testing.T) {
 	if me.Tenant.ID != acme.ID.String() || me.User.ID != acme.OwnerID.String() || me.User.Role != "owner" || me.Tenant.Slug != acme.Slug {
 		t.Fatalf("me = %+v", me)
 	}
-	if got := a.events(acme.ID, "auth.login.succeeded"); len(got) != 1 {
+	if got := a.events(acme.ID, "login.succeeded"); len(got) != 1 {
 		t.Fatalf("login events: %v", got)
 	}
 }
@@ -191,7 +191,7 @@ func TestLogoutTakesEffectAtOnce(t *testing.T) {
 	if res := a.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": acme.Refresh}); res.Status != 401 {
 		t.Fatalf("refresh after logout: %d", res.Status)
 	}
-	if len(a.events(acme.ID, "auth.logout")) != 1 {
+	if len(a.events(acme.ID, "session.revoked")) != 1 {
 		t.Fatal("no logout event")
 	}
 }

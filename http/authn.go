@@ -126,13 +126,13 @@ func (s *Server) loginFailed(ctx context.Context, tenant *tenantd.Tenant, email 
 	throttled := failures == 0
 	if tenant == nil {
 		if throttled {
-			s.recordSecurityRefusal(ctx, "auth.login.failed", reason, req)
-		} else if err := s.db.RecordSecurityEvent(ctx, "auth.login.failed", reason, req); err != nil {
+			s.recordSecurityRefusal(ctx, tenantd.ActionLoginFailed, reason, req)
+		} else if err := s.db.RecordSecurityEvent(ctx, tenantd.ActionLoginFailed, reason, req); err != nil {
 			logger(ctx).Error("record security event", "err", err)
 		}
 		return
 	}
-	e := tenantd.Event{Action: "auth.login.failed", Actor: tenantd.Actor{Type: tenantd.ActorAnonymous},
+	e := tenantd.Event{Action: tenantd.ActionLoginFailed, Actor: tenantd.Actor{Type: tenantd.ActorAnonymous},
 		Outcome: tenantd.OutcomeFailed, TargetType: "user", TargetID: email,
 		Changes: map[string]any{"reason": reason, "failures": failures}}
 	if failures >= loginFailuresFlagged || throttled {
@@ -249,7 +249,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	invalid := tenantd.Errorf(tenantd.EUNAUTHORIZED, "The refresh token is invalid, expired or revoked.")
 	tenant, session, secret, ok := parseRefreshToken(in.RefreshToken)
 	if !ok {
-		s.recordSecurityEvent(ctx, "auth.refresh.failed", "malformed refresh token", req)
+		s.recordSecurityEvent(ctx, tenantd.ActionRefreshTokenDenied, "malformed refresh token", req)
 		return invalid
 	}
 	next := auth.NewSecret()
@@ -263,12 +263,12 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	}
 	if res.Reused {
 		s.metrics.flagged.WithLabelValues(tenantd.FlagRefreshReuse).Inc()
-		logger(ctx).Warn("flagged event", "action", "auth.refresh.reused", "tenant_id", tenant)
+		logger(ctx).Warn("flagged event", "action", tenantd.ActionRefreshTokenReused, "tenant_id", tenant)
 		s.principals.drop(session.String())
 	}
 	if res.Unknown {
 		// Not the tenant's event: anyone can name any session.
-		s.recordSecurityEvent(ctx, "auth.refresh.failed", "unknown session or refresh secret", req)
+		s.recordSecurityEvent(ctx, tenantd.ActionRefreshTokenDenied, "unknown session or refresh secret", req)
 	}
 	if !res.OK {
 		return invalid

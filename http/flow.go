@@ -356,19 +356,15 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, p *tenantd.Princ
 		tenant, user = p.TenantID, p.UserID
 	}
 	throttled := s.refusalBudget(r.Context(), w, tenant, req)
-	action := "auth.request.unauthorized"
-	if ae.code == tenantd.EFORBIDDEN {
-		action = "auth.request.forbidden"
-	}
 	if tenant != uuid.Nil {
 		actor := tenantd.Actor{Type: tenantd.ActorUser, ID: user.String()}
 		s.recordRefusal(ctx, postgres.AnonymousScope(tenant, req), tenantd.Event{
-			Action: action, Actor: actor, Outcome: tenantd.OutcomeDenied, FlagReason: ae.flag,
+			Action: tenantd.ActionRequestDenied, Actor: actor, Outcome: tenantd.OutcomeDenied, FlagReason: ae.flag,
 			TargetType: "route", TargetID: r.Method + " " + r.URL.Path,
-			Changes: map[string]any{"reason": ae.reason},
+			Changes: map[string]any{"reason": ae.reason, "status": problemTypes[ae.code].status},
 		}, ae.reason, stateOf(r.Context()).route)
 	} else {
-		s.recordSecurityRefusal(ctx, action, ae.reason, req)
+		s.recordSecurityRefusal(ctx, tenantd.ActionRequestDenied, ae.reason, req)
 	}
 	if throttled != nil {
 		writeError(w, r, throttled)
@@ -432,7 +428,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, c *call, err error
 		// The caller's admins read this event: it is the same whether the id
 		// is unknown or another tenant's. Only the platform's security view
 		// learns which (a platform flag).
-		e.Action, e.Outcome = "access.not_found", tenantd.OutcomeDenied
+		e.Action, e.Outcome = tenantd.ActionRequestDenied, tenantd.OutcomeDenied
 		e.TargetType, e.TargetID = probe.kind, probe.id.String()
 		other, perr := s.db.IDInOtherTenant(ctx, c.scope, probe.kind, probe.id)
 		if perr != nil {
@@ -442,19 +438,20 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, c *call, err error
 			e.PlatformFlag = tenantd.FlagForeignID
 		}
 	case code == tenantd.EFORBIDDEN:
-		e.Action, e.Outcome = "access.denied", tenantd.OutcomeDenied
+		e.Action, e.Outcome = tenantd.ActionRequestDenied, tenantd.OutcomeDenied
 	case code == tenantd.EINVALID || code == tenantd.EBADREQUEST || code == tenantd.ETOOLARGE:
-		e.Action, e.Outcome = "request.invalid", tenantd.OutcomeFailed
+		e.Action, e.Outcome = tenantd.ActionRequestRejected, tenantd.OutcomeFailed
 	case code == tenantd.ELIMIT:
-		e.Action, e.Outcome = "limit.exceeded", tenantd.OutcomeDenied
+		e.Action, e.Outcome = tenantd.ActionLimitExceeded, tenantd.OutcomeDenied
 		e.Changes = map[string]any{"limit": limitOf(err)}
 	case code == tenantd.ERATELIMIT:
-		e.Action, e.Outcome = "rate_limit.exceeded", tenantd.OutcomeDenied
+		e.Action, e.Outcome = tenantd.ActionRateLimitExceeded, tenantd.OutcomeDenied
 	}
 	if e.Action != "" && c != nil && code != tenantd.EUNAVAILABLE {
 		if e.Changes == nil {
 			e.Changes = map[string]any{"error": tenantd.ErrorMessage(err)}
 		}
+		e.Changes["status"] = StatusOf(err) // one action for several statuses (request.denied)
 		if code == tenantd.ERATELIMIT {
 			s.recordRefusal(ctx, c.scope, e, "rate limit", stateOf(r.Context()).route)
 		} else {

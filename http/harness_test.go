@@ -122,7 +122,25 @@ func newApp(t testing.TB, opts ...option) *app {
 	if err != nil {
 		t.Fatalf("openapi router: %v", err)
 	}
-	return &app{t: t, env: env, srv: srv, ring: ring, ts: ts, router: router}
+	a := &app{t: t, env: env, srv: srv, ring: ring, ts: ts, router: router}
+	t.Cleanup(a.checkActions)
+	return a
+}
+
+// checkActions fails the test if anything it did recorded an audit event
+// whose action is not a current name of the catalogue (tenantd.Actions):
+// every test of this package holds the server, the door and the database's
+// triggers to it.
+func (a *app) checkActions() {
+	for _, row := range a.superQuery(`SELECT DISTINCT action FROM audit_events`) {
+		known := false
+		for _, c := range tenantd.Actions {
+			known = known || c.Name == row[0] && c.ReplacedBy == ""
+		}
+		if !known {
+			a.t.Errorf("an audit event was recorded with action %q, which is not in tenantd.Actions", row[0])
+		}
+	}
 }
 
 var slugSeq atomic.Int64

@@ -119,14 +119,14 @@ func TestOversizedBodyIsAudited(t *testing.T) {
 	t.Parallel()
 	a := newApp(t)
 	tn := a.newTenant("pro")
-	before := len(a.events(tn.ID, "request.invalid"))
+	before := len(a.events(tn.ID, "request.rejected"))
 	res := a.do("POST", "/v1/workspaces", tn.Token, `{"name":"`+strings.Repeat(filler, 1<<20+16)+`"}`)
 	if res.Status != 413 {
 		t.Fatalf("1 MiB body: %d %s", res.Status, res.Body)
 	}
-	got := a.events(tn.ID, "request.invalid")
+	got := a.events(tn.ID, "request.rejected")
 	if len(got) != before+1 {
-		t.Fatalf("request.invalid events: %d before, %d after a 413", before, len(got))
+		t.Fatalf("request.rejected events: %d before, %d after a 413", before, len(got))
 	}
 	e := got[len(got)-1]
 	if e.Outcome != tenantd.OutcomeFailed || e.Actor.ID != tn.OwnerID.String() || e.Target.ID != "POST /v1/workspaces" {

@@ -37,7 +37,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request, c *call) err
 	}
 	if tenant != c.p.TenantID {
 		s.record(r.Context(), c.scope, tenantd.Event{
-			Action: "auth.introspect.denied", TargetType: "token", TargetID: "",
+			Action: tenantd.ActionIntrospectionDenied, TargetType: "token", TargetID: "",
 			Outcome: tenantd.OutcomeDenied, FlagReason: tenantd.FlagTenantMismatch,
 		})
 		writeJSON(w, http.StatusOK, inactive)

@@ -353,7 +353,7 @@ func TestOrganisationChangesAreAudited(t *testing.T) {
 	}
 	var got []tenantd.AuditEvent
 	for _, e := range a.events(tn.ID, "") {
-		if e.Actor.ID == owner && !strings.HasPrefix(e.Action, "auth.") {
+		if e.Actor.ID == owner && !strings.HasPrefix(e.Action, "login.") && !strings.HasPrefix(e.Action, "refresh_token.") {
 			got = append(got, e)
 		}
 	}

@@ -229,7 +229,7 @@ func TestInvitations(t *testing.T) {
 			t.Errorf("%s: %d, want %d: %s", name, res.Status, c.status, res.Body)
 		}
 	}
-	if got := a.events(tn.ID, "invitation.accept_denied"); len(got) != 1 || got[0].Actor.ID != id.String() {
+	if got := a.events(tn.ID, "invitation.denied"); len(got) != 1 || got[0].Actor.ID != id.String() {
 		t.Errorf("wrong-secret attempts recorded: %+v", got)
 	}
 

@@ -34,9 +34,9 @@ func TestLoginFloodWritesABoundedNumberOfEvents(t *testing.T) {
 	}
 	a.srv.FlushRepeats()
 
-	events := a.events(acme.ID, "auth.login.failed")
+	events := a.events(acme.ID, "login.failed")
 	if len(events) > 8 {
-		t.Fatalf("%d auth.login.failed events for %d attempts, want a handful", len(events), flood)
+		t.Fatalf("%d login.failed events for %d attempts, want a handful", len(events), flood)
 	}
 	checked, throttled := 0, 0
 	for _, e := range events {

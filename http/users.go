@@ -337,7 +337,7 @@ func (s *Server) acceptInvite(w http.ResponseWriter, r *http.Request) error {
 	refused := tenantd.Errorf(tenantd.EUNAUTHORIZED, "The invitation is invalid, expired or already used.")
 	tenant, invitation, secret, ok := parseInvitationToken(in.Token)
 	if !ok {
-		s.recordSecurityEvent(ctx, "auth.invitation.failed", "malformed invitation token", req)
+		s.recordSecurityEvent(ctx, tenantd.ActionInvitationDenied, "malformed invitation token", req)
 		return refused
 	}
 	if err := auth.ValidatePassword(in.Password); err != nil {
@@ -351,7 +351,7 @@ func (s *Server) acceptInvite(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !res.OK {
 		if !res.Known {
-			s.recordSecurityEvent(ctx, "auth.invitation.failed", "unknown invitation", req)
+			s.recordSecurityEvent(ctx, tenantd.ActionInvitationDenied, "unknown invitation", req)
 		}
 		return refused
 	}

@@ -20,8 +20,8 @@ import (
 
 // AuditFilter selects audit events. Empty fields do not filter.
 type AuditFilter struct {
-	// Action is an exact action ("auth.login.failed") or a prefix ending
-	// in ".*" ("auth.*").
+	// Action is an action of tenantd.Actions ("login.failed") or a prefix ending
+	// in ".*" ("login.*") of at least one.
 	Action     string
 	ActorID    string
 	TargetType string
@@ -45,7 +45,12 @@ var actionFilter = regexp.MustCompile(`^[a-z_]+(\.[a-z_]+)*(\.\*)?$`)
 func (f *AuditFilter) Validate() error {
 	bad := func(format string, args ...any) error { return tenantd.Errorf(tenantd.EBADREQUEST, format, args...) }
 	if f.Action != "" && (len(f.Action) > 200 || !actionFilter.MatchString(f.Action)) {
-		return bad(`Parameter "action" must be a dotted action such as auth.login.failed, or a prefix such as auth.*.`)
+		return bad(`Parameter "action" must be a dotted action such as login.failed, or a prefix such as login.*.`)
+	}
+	if prefix, ok := strings.CutSuffix(f.Action, "*"); ok && !tenantd.IsActionPrefix(prefix) ||
+		!ok && f.Action != "" && !tenantd.IsAction(f.Action) {
+		// An empty page would read as "no such events"; GET /v1/audit-actions lists them.
+		return bad(`Parameter "action" names no audit action; GET /v1/audit-actions lists them.`)
 	}
 	for name, v := range map[string]string{"actor": f.ActorID, "target_type": f.TargetType, "target_id": f.TargetID} {
 		if len(v) > 200 || !printable(v) {
@@ -210,7 +215,7 @@ func (db *DB) ListAuditEvents(ctx context.Context, s Scope, f AuditFilter) (item
 			}
 			return rows.Err()
 		},
-		Events: []tenantd.Event{{Action: "audit.queried", TargetType: "audit_log",
+		Events: []tenantd.Event{{Action: tenantd.ActionAuditQueried, TargetType: "audit_log",
 			TargetID: s.TenantID.String(), Changes: changes}},
 	})
 	if err != nil {
@@ -257,7 +262,7 @@ func (db *DB) ExportAuditEvents(ctx context.Context, s Scope, f AuditFilter, eac
 		}
 		changes := f.record()
 		changes["events"] = sent
-		tx.Audit(tenantd.Event{Action: "audit.exported", TargetType: "audit_log",
+		tx.Audit(tenantd.Event{Action: tenantd.ActionAuditExported, TargetType: "audit_log",
 			TargetID: s.TenantID.String(), Changes: changes})
 		return nil
 	})
@@ -265,7 +270,7 @@ func (db *DB) ExportAuditEvents(ctx context.Context, s Scope, f AuditFilter, eac
 		changes := f.record()
 		changes["events"] = sent
 		changes["error"] = tenantd.ErrorMessage(err)
-		if rerr := db.RecordEvent(context.WithoutCancel(ctx), s, tenantd.Event{Action: "audit.exported",
+		if rerr := db.RecordEvent(context.WithoutCancel(ctx), s, tenantd.Event{Action: tenantd.ActionAuditExported,
 			Outcome: tenantd.OutcomeFailed, TargetType: "audit_log", TargetID: s.TenantID.String(),
 			Changes: changes}); rerr != nil {
 			db.log.Error("record failed export", "err", rerr, "tenant_id", s.TenantID)

@@ -300,7 +300,7 @@ func exec(t testing.TB, c *pgx.Conn, q string, args ...any) {
 func recordEvents(t testing.TB, db *postgres.DB, tenant uuid.UUID, n int) {
 	t.Helper()
 	for i := range n {
-		e := tenantd.Event{Action: []string{"test.alpha", "test.beta", "other.gamma"}[i%3],
+		e := tenantd.Event{Action: []string{"refresh_token.denied", "refresh_token.reused", "introspection.denied"}[i%3],
 			Actor:      tenantd.Actor{Type: tenantd.ActorUser, ID: fmt.Sprint("actor-", i%2)},
 			TargetType: "thing", TargetID: fmt.Sprint("thing-", i%4)}
 		if i%5 == 0 {
@@ -336,13 +336,13 @@ func TestListAuditEventsFiltersAndPages(t *testing.T) {
 	}
 	defer one.Close()
 	for range 2 {
-		if _, _, err := one.ListAuditEvents(ctx, system(a), postgres.AuditFilter{Limit: 4, Action: "test.*"}); err != nil {
+		if _, _, err := one.ListAuditEvents(ctx, system(a), postgres.AuditFilter{Limit: 4, Action: "refresh_token.*"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for page := 0; ; page++ {
 		trips := one.RoundTrips()
-		items, next, err := one.ListAuditEvents(ctx, system(a), postgres.AuditFilter{Limit: 4, Cursor: cursor, Action: "test.*"})
+		items, next, err := one.ListAuditEvents(ctx, system(a), postgres.AuditFilter{Limit: 4, Cursor: cursor, Action: "refresh_token.*"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -350,7 +350,7 @@ func TestListAuditEventsFiltersAndPages(t *testing.T) {
 			t.Errorf("page %d took %d round trips, want 1", page, d)
 		}
 		for _, e := range items {
-			if e.TenantID != a || (e.Action != "test.alpha" && e.Action != "test.beta") {
+			if e.TenantID != a || (e.Action != "refresh_token.denied" && e.Action != "refresh_token.reused") {
 				t.Fatalf("page %d has %+v", page, e)
 			}
 			seqs = append(seqs, e.Seq)
@@ -368,7 +368,7 @@ func TestListAuditEventsFiltersAndPages(t *testing.T) {
 		want = append(want, s)
 	}
 	var stored []int64
-	rows, _ := adminConn(t, env).Query(ctx, `SELECT seq FROM audit_events WHERE tenant_id = $1 AND action LIKE 'test.%' ORDER BY seq DESC`, a)
+	rows, _ := adminConn(t, env).Query(ctx, `SELECT seq FROM audit_events WHERE tenant_id = $1 AND action LIKE 'refresh\_token.%' ORDER BY seq DESC`, a)
 	stored, _ = pgx.CollectRows(rows, pgx.RowTo[int64])
 	if !slices.Equal(seqs, stored) {
 		t.Fatalf("paged seqs %v, stored %v", seqs, stored)
@@ -381,15 +381,15 @@ func TestListAuditEventsFiltersAndPages(t *testing.T) {
 		where string
 		args  []any
 	}{
-		"action":      {postgres.AuditFilter{Action: "test.beta"}, `action = $2`, []any{"test.beta"}},
-		"prefix":      {postgres.AuditFilter{Action: "other.*"}, `action LIKE $2`, []any{"other.%"}},
+		"action":      {postgres.AuditFilter{Action: "refresh_token.reused"}, `action = $2`, []any{"refresh_token.reused"}},
+		"prefix":      {postgres.AuditFilter{Action: "introspection.*"}, `action LIKE $2`, []any{"introspection.%"}},
 		"actor":       {postgres.AuditFilter{ActorID: "actor-1"}, `actor_id = $2`, []any{"actor-1"}},
 		"target_type": {postgres.AuditFilter{TargetType: "thing"}, `target_type = $2`, []any{"thing"}},
 		"target_id":   {postgres.AuditFilter{TargetID: "thing-3"}, `target_id = $2`, []any{"thing-3"}},
 		"flagged":     {postgres.AuditFilter{Flagged: &yes}, `flagged = $2`, []any{true}},
 		"until":       {postgres.AuditFilter{Until: &mid}, `occurred_at < $2`, []any{mid}},
 		"since":       {postgres.AuditFilter{Since: &mid}, `occurred_at >= $2`, []any{mid}},
-		"combined":    {postgres.AuditFilter{Action: "test.alpha", TargetID: "thing-0", Flagged: &yes}, `action = $2 AND target_id = $3 AND flagged`, []any{"test.alpha", "thing-0"}},
+		"combined":    {postgres.AuditFilter{Action: "refresh_token.denied", TargetID: "thing-0", Flagged: &yes}, `action = $2 AND target_id = $3 AND flagged`, []any{"refresh_token.denied", "thing-0"}},
 	}
 	recordEvents(t, env.DB, a, 3) // after mid
 	for name, c := range cases {
@@ -590,7 +590,7 @@ func TestFlaggedEventsPageAcrossTenants(t *testing.T) {
 	}
 
 	for i := range 5 {
-		env.DB.RecordSecurityEvent(ctx, "auth.request.unauthorized", fmt.Sprint("reason ", i), tenantd.RequestInfo{ID: fmt.Sprint("r", i), IP: "192.0.2.1"})
+		env.DB.RecordSecurityEvent(ctx, tenantd.ActionRequestDenied, fmt.Sprint("reason ", i), tenantd.RequestInfo{ID: fmt.Sprint("r", i), IP: "192.0.2.1"})
 	}
 	var ids []int64
 	cursor = ""
@@ -628,7 +628,7 @@ func TestPlatformFlagsOnlyThePlatformReads(t *testing.T) {
 	ctx := context.Background()
 	tn, _ := newTenant(t, env.DB, "pro")
 	flag := func(target string) tenantd.Event {
-		return tenantd.Event{Action: "access.not_found", Outcome: tenantd.OutcomeDenied, TargetType: "workspace",
+		return tenantd.Event{Action: tenantd.ActionRequestDenied, Outcome: tenantd.OutcomeDenied, TargetType: "workspace",
 			TargetID: target, PlatformFlag: tenantd.FlagForeignID}
 	}
 	plain := tenantd.Event{Action: "test.plain"}
@@ -664,7 +664,7 @@ func TestPlatformFlagsOnlyThePlatformReads(t *testing.T) {
 	}
 	for _, e := range flagged {
 		if e.TenantID == tn {
-			if !e.Flagged || e.FlagReason != tenantd.FlagForeignID || e.Action != "access.not_found" {
+			if !e.Flagged || e.FlagReason != tenantd.FlagForeignID || e.Action != tenantd.ActionRequestDenied {
 				t.Errorf("the security view: %+v", e)
 			}
 			view = append(view, e.Target.ID)

@@ -204,11 +204,11 @@ func TestClientIPKeepsItsNetmask(t *testing.T) {
 	ctx := context.Background()
 	tenant, _ := newTenant(t, env.DB, "pro")
 	err := env.DB.RecordEvent(ctx, postgres.SystemScope(tenant, tenantd.RequestInfo{ID: "r-mask", IP: "10.1.2.3/8"}),
-		tenantd.Event{Action: "test.netmask", FlagReason: tenantd.FlagForeignID})
+		tenantd.Event{Action: "request.denied", FlagReason: tenantd.FlagForeignID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	items, _, err := env.DB.ListAuditEvents(ctx, system(tenant), postgres.AuditFilter{Action: "test.netmask"})
+	items, _, err := env.DB.ListAuditEvents(ctx, system(tenant), postgres.AuditFilter{Action: "request.denied"})
 	if err != nil || len(items) != 1 {
 		t.Fatal(items, err)
 	}

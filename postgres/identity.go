@@ -133,7 +133,7 @@ func (db *DB) CreateSession(ctx context.Context, tenant, user uuid.UUID, refresh
 		SQL: `INSERT INTO sessions (tenant_id, id, user_id, refresh_hash, expires_at, ip, user_agent)
 		      VALUES ($1, $2, $3, $4, $5, $6::inet, $7)`,
 		Args:   []any{tenant, id, user, refreshHash, expires, ip, clean(req.UserAgent, maxUserAgent)},
-		Events: []tenantd.Event{{Action: "auth.login.succeeded", TargetType: "session", TargetID: id.String()}},
+		Events: []tenantd.Event{{Action: tenantd.ActionLoginSucceeded, TargetType: "session", TargetID: id.String()}},
 	})
 	return id, err
 }
@@ -193,12 +193,12 @@ SELECT s.user_id, s.refresh_hash, s.revoked_at IS NULL AND s.expires_at > now(),
 			                           WHERE tenant_id = $1 AND id = $2`, tenant, session); err != nil {
 				return err
 			}
-			tx.Audit(tenantd.Event{Action: "auth.refresh.reused", Actor: actor, Outcome: tenantd.OutcomeDenied,
+			tx.Audit(tenantd.Event{Action: tenantd.ActionRefreshTokenReused, Actor: actor, Outcome: tenantd.OutcomeDenied,
 				TargetType: "session", TargetID: session.String(), FlagReason: tenantd.FlagRefreshReuse})
 			return nil
 		}
 		if !live || !userActive || !tenantActive {
-			tx.Audit(tenantd.Event{Action: "auth.refresh.denied", Actor: actor, Outcome: tenantd.OutcomeDenied,
+			tx.Audit(tenantd.Event{Action: tenantd.ActionRefreshTokenDenied, Actor: actor, Outcome: tenantd.OutcomeDenied,
 				TargetType: "session", TargetID: session.String()})
 			return nil
 		}
@@ -210,7 +210,7 @@ UPDATE sessions SET refresh_hash = $3, refresh_generation = refresh_generation +
  WHERE tenant_id = $1 AND id = $2`, tenant, session, newHash, stored); err != nil {
 			return err
 		}
-		tx.Audit(tenantd.Event{Action: "auth.refresh.succeeded", Actor: actor, TargetType: "session", TargetID: session.String()})
+		tx.Audit(tenantd.Event{Action: tenantd.ActionRefreshTokenRotated, Actor: actor, TargetType: "session", TargetID: session.String()})
 		res.OK = true
 		return nil
 	})
@@ -223,7 +223,7 @@ func (db *DB) RevokeSession(ctx context.Context, s Scope, session uuid.UUID, rea
 		SQL: `UPDATE sessions SET revoked_at = coalesce(revoked_at, now()), revoked_reason = $3
 		      WHERE tenant_id = $1 AND id = $2`,
 		Args:   []any{s.TenantID, session, reason},
-		Events: []tenantd.Event{{Action: "auth.logout", TargetType: "session", TargetID: session.String()}},
+		Events: []tenantd.Event{{Action: tenantd.ActionSessionRevoked, TargetType: "session", TargetID: session.String()}},
 	})
 }
 

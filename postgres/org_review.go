@@ -127,7 +127,7 @@ func (db *DB) AccessReview(ctx context.Context, s Scope, format string) ([]Revie
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		tx.Audit(tenantd.Event{Action: "access_review.exported", TargetType: "tenant", TargetID: s.TenantID.String(),
+		tx.Audit(tenantd.Event{Action: tenantd.ActionAccessReviewExported, TargetType: "tenant", TargetID: s.TenantID.String(),
 			Changes: map[string]any{"format": format, "users": len(out), "grants": grants}})
 		return nil
 	})

@@ -138,7 +138,7 @@ func (db *DB) InviteUser(ctx context.Context, s Scope, email, role string, inv I
 			u, err = scanUser(rows)
 			return err
 		},
-		Events: []tenantd.Event{{Action: "invitation.created", TargetType: "invitation", TargetID: inv.ID.String(),
+		Events: []tenantd.Event{{Action: tenantd.ActionInvitationCreated, TargetType: "invitation", TargetID: inv.ID.String(),
 			Changes: map[string]any{"email": email, "role": role, "expires_at": inv.ExpiresAt.UTC().Format(time.RFC3339)}}},
 	})
 	if err != nil {
@@ -299,7 +299,7 @@ type InvitationResult struct {
 // stored hash, in constant time), be unexpired and unused, and its user
 // still invited. password is called only once the secret has matched, so
 // an unknown token never costs a password hash. A refused attempt on an
-// existing invitation is recorded as invitation.accept_denied; a successful
+// existing invitation is recorded as invitation.denied; a successful
 // one as invitation.accepted, next to the database's user.updated event,
 // both with the invitee as actor. Nobody is logged in: the server acts for
 // the invitee, with the token as their proof.
@@ -325,7 +325,7 @@ func (db *DB) AcceptInvitation(ctx context.Context, tenant, invitation uuid.UUID
 	// The invitee is the actor of every event of the acceptance.
 	s.Actor = tenantd.Actor{Type: tenantd.ActorUser, ID: user.String()}
 	denied := func(reason string) tenantd.Event {
-		return tenantd.Event{Action: "invitation.accept_denied", Outcome: tenantd.OutcomeDenied,
+		return tenantd.Event{Action: tenantd.ActionInvitationDenied, Outcome: tenantd.OutcomeDenied,
 			TargetType: "invitation", TargetID: invitation.String(), Changes: map[string]any{"reason": reason}}
 	}
 	if !matches(stored) {
@@ -374,7 +374,7 @@ SELECT i.token_hash, i.expires_at > now(), i.accepted_at IS NULL, u.status
 			Scan(&res.Tenant.ID, &res.Tenant.Slug, &res.Tenant.Name); err != nil {
 			return err
 		}
-		tx.Audit(tenantd.Event{Action: "invitation.accepted", TargetType: "invitation", TargetID: invitation.String(),
+		tx.Audit(tenantd.Event{Action: tenantd.ActionInvitationAccepted, TargetType: "invitation", TargetID: invitation.String(),
 			Changes: map[string]any{"user_id": user.String()}})
 		res.OK = true
 		return nil

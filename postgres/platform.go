@@ -100,7 +100,7 @@ func (db *DB) CreateTenant(ctx context.Context, n tenantd.NewTenant, req tenantd
 	}
 	b.Queue(`INSERT INTO users (tenant_id, email, password_hash, role) VALUES ($1, $2, $3, 'owner')
 	         RETURNING id, email, role, status, created_at, updated_at`, id, email, n.OwnerPasswordHash)
-	queueEvent(b, s, tenantd.Event{Action: "tenant.created", TargetType: "tenant", TargetID: id.String(),
+	queueEvent(b, s, tenantd.Event{Action: tenantd.ActionTenantCreated, TargetType: "tenant", TargetID: id.String(),
 		Changes: map[string]any{"slug": n.Slug, "name": n.Name, "plan": n.Plan, "region": n.Region}})
 	b.Queue(`SELECT `+tenantColumns+` FROM tenants WHERE id = $1`, id)
 	b.Queue("COMMIT")
