@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // DeviceTTL is how long a device stays known after its last successful
@@ -24,8 +22,9 @@ const DeviceTTL = 90 * 24 * time.Hour
 // device's failures on its own, so an attack on the account from elsewhere
 // does not lock its owner out (OWASP's "device cookies").
 //
-// A cookie is bound to the tenant and the email it logged in with, and
-// signed with HMAC-SHA256 under a key derived from the master key (HKDF),
+// A cookie is bound to the tenant (its slug, which never changes) and the
+// email it logged in with, so a login can be checked before the tenant is
+// looked up, and signed with HMAC-SHA256 under a key derived from the master key (HKDF),
 // so every instance accepts every other's cookies and the database never
 // sees the key. Layout: d1.<device id>.<expiry, Unix seconds>.<MAC>.
 type DeviceCookies struct {
@@ -46,23 +45,23 @@ func NewDeviceCookies(master []byte) (*DeviceCookies, error) {
 
 // Name is the cookie's name for one account: one cookie per account, so a
 // browser used for several accounts knows each. The name reveals neither.
-func (d *DeviceCookies) Name(tenant uuid.UUID, email string) string {
-	return "tenantd_device_" + hex.EncodeToString(d.mac("name", tenant.String(), email)[:8])
+func (d *DeviceCookies) Name(tenant, email string) string {
+	return "tenantd_device_" + hex.EncodeToString(d.mac("name", tenant, email)[:8])
 }
 
 // Issue returns a new device cookie value for the account, valid until
 // expires.
-func (d *DeviceCookies) Issue(tenant uuid.UUID, email string, now time.Time) (value string, expires time.Time) {
+func (d *DeviceCookies) Issue(tenant, email string, now time.Time) (value string, expires time.Time) {
 	id := make([]byte, 16)
 	rand.Read(id)
 	expires = now.Add(DeviceTTL).Truncate(time.Second)
 	body := "d1." + base64.RawURLEncoding.EncodeToString(id) + "." + strconv.FormatInt(expires.Unix(), 10)
-	return body + "." + base64.RawURLEncoding.EncodeToString(d.mac("cookie", tenant.String(), email, body)), expires
+	return body + "." + base64.RawURLEncoding.EncodeToString(d.mac("cookie", tenant, email, body)), expires
 }
 
 // Verify returns the device id of a cookie value issued for this account
 // and not yet expired; ok is false for anything else.
-func (d *DeviceCookies) Verify(tenant uuid.UUID, email, value string, now time.Time) (id string, ok bool) {
+func (d *DeviceCookies) Verify(tenant, email, value string, now time.Time) (id string, ok bool) {
 	if len(value) > 200 {
 		return "", false
 	}
@@ -72,7 +71,7 @@ func (d *DeviceCookies) Verify(tenant uuid.UUID, email, value string, now time.T
 	}
 	body := value[:i]
 	mac, err := base64.RawURLEncoding.DecodeString(value[i+1:])
-	if err != nil || !hmac.Equal(mac, d.mac("cookie", tenant.String(), email, body)) {
+	if err != nil || !hmac.Equal(mac, d.mac("cookie", tenant, email, body)) {
 		return "", false
 	}
 	parts := strings.Split(body, ".")

@@ -55,11 +55,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 
-	tenant, err := s.db.TenantBySlug(ctx, slug)
-	if err != nil && tenantd.ErrorCode(err) != tenantd.ENOTFOUND {
-		return err
-	}
-	attempt := ratelimit.LoginAttempt{Account: slug + "\x00" + email, Client: req.IP, Device: s.knownDevice(r, tenant, email)}
+	// The throttle decides before anything touches the database: a
+	// refused attempt costs one Redis round trip.
+	attempt := ratelimit.LoginAttempt{Account: slug + "\x00" + email, Client: req.IP, Device: s.knownDevice(r, slug, email)}
 	decision, err := s.throttle.Attempt(ctx, attempt)
 	if err != nil {
 		// Without Redis there is no shared count: refuse rather than allow
@@ -67,8 +65,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return &tenantd.Error{Code: tenantd.EUNAVAILABLE, Message: "Login is temporarily unavailable.", RetryAfter: 5 * time.Second, Cause: err}
 	}
 	if !decision.Allowed {
-		s.loginFailed(ctx, tenant, email, req, "throttled", 0)
+		s.loginThrottled(ctx, slug, email, req)
 		return &tenantd.Error{Code: tenantd.ERATELIMIT, Message: "Too many failed logins; try again later.", RetryAfter: decision.RetryAfter}
+	}
+	tenant, err := s.db.TenantBySlug(ctx, slug)
+	if err != nil && tenantd.ErrorCode(err) != tenantd.ENOTFOUND {
+		return err
 	}
 
 	var user *postgres.LoginUser
@@ -111,23 +113,18 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.rememberDevice(w, r, tenant.ID, email)
+	s.rememberDevice(w, r, slug, email)
 	return s.issueTokens(w, r, tenant.ID, user.ID, sid, refresh, in.SessionCookie)
 }
 
 // loginFailed records a failed login: in the tenant's log when the tenant
 // exists (tenant non-nil), else as a platform security event. failures is
-// the client's attempts on the account in a row (0: the attempt was
-// throttled); five of them, or any throttled attempt, is an attack pattern,
-// not a typo, and is flagged. Throttled attempts repeated within a window
-// are counted into one event (repeats).
+// the client's attempts on the account in a row; from the fifth on, it is
+// an attack pattern, not a typo, and is flagged.
 func (s *Server) loginFailed(ctx context.Context, tenant *tenantd.Tenant, email string, req tenantd.RequestInfo, reason string, failures int) {
 	ctx = context.WithoutCancel(ctx)
-	throttled := failures == 0
 	if tenant == nil {
-		if throttled {
-			s.recordSecurityRefusal(ctx, tenantd.ActionLoginFailed, reason, req)
-		} else if err := s.db.RecordSecurityEvent(ctx, tenantd.ActionLoginFailed, reason, req); err != nil {
+		if err := s.db.RecordSecurityEvent(ctx, tenantd.ActionLoginFailed, reason, req); err != nil {
 			logger(ctx).Error("record security event", "err", err)
 		}
 		return
@@ -135,15 +132,32 @@ func (s *Server) loginFailed(ctx context.Context, tenant *tenantd.Tenant, email 
 	e := tenantd.Event{Action: tenantd.ActionLoginFailed, Actor: tenantd.Actor{Type: tenantd.ActorAnonymous},
 		Outcome: tenantd.OutcomeFailed, TargetType: "user", TargetID: email,
 		Changes: map[string]any{"reason": reason, "failures": failures}}
-	if failures >= loginFailuresFlagged || throttled {
+	if failures >= loginFailuresFlagged {
 		e.FlagReason = tenantd.FlagLoginFailures
 	}
-	scope := postgres.AnonymousScope(tenant.ID, req)
-	if throttled {
-		s.recordRefusal(ctx, scope, e, reason, email)
+	s.record(ctx, postgres.AnonymousScope(tenant.ID, req), e)
+}
+
+// loginThrottled records a throttled login attempt, flagged: the first of
+// a window at once, the ones after it counted into one event (repeats).
+// Only the first looks the tenant up.
+func (s *Server) loginThrottled(ctx context.Context, slug, email string, req tenantd.RequestInfo) {
+	ctx = context.WithoutCancel(ctx)
+	e := tenantd.Event{Action: tenantd.ActionLoginFailed, Actor: tenantd.Actor{Type: tenantd.ActorAnonymous},
+		Outcome: tenantd.OutcomeFailed, TargetType: "user", TargetID: email, FlagReason: tenantd.FlagLoginFailures,
+		Changes: map[string]any{"reason": "throttled", "failures": 0}}
+	k := repeatKind{action: e.Action, flag: e.FlagReason, reason: "throttled", what: "login\x00" + slug + "\x00" + email}
+	if s.repeats.seen(k, e, req) {
+		s.metrics.flagged.WithLabelValues(e.FlagReason).Inc()
 		return
 	}
-	s.record(ctx, scope, e)
+	tenant, err := s.db.TenantBySlug(ctx, slug)
+	if err != nil {
+		s.recordSecurityRefusal(ctx, e.Action, "throttled", req)
+		return
+	}
+	s.repeats.attribute(k, tenant.ID)
+	s.record(ctx, postgres.AnonymousScope(tenant.ID, req), e)
 }
 
 // loginFailuresFlagged is the attempt, in a row from one client on one

@@ -39,6 +39,7 @@ type repeatKind struct {
 }
 
 type repeated struct {
+	tenant      uuid.UUID     // whose log the summary goes to; uuid.Nil: the platform's
 	event       tenantd.Event // the first refusal's, for the summary
 	count       int           // refusals since the last event, not recorded one by one
 	first, last time.Time
@@ -77,8 +78,18 @@ func (r *repeats) seen(k repeatKind, e tenantd.Event, req tenantd.RequestInfo) b
 		rep.last, rep.req = now, req
 		return true
 	}
-	r.kinds[k] = &repeated{event: e, first: now, last: now}
+	r.kinds[k] = &repeated{tenant: k.tenant, event: e, first: now, last: now}
 	return false
+}
+
+// attribute says whose log the summary of kind k goes to, when only the
+// first refusal found out (a throttled login names its tenant by slug).
+func (r *repeats) attribute(k repeatKind, tenant uuid.UUID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rep, ok := r.kinds[k]; ok {
+		rep.tenant = tenant
+	}
 }
 
 func (r *repeats) run() {
@@ -128,7 +139,7 @@ func (s *Server) writeRepeated(k repeatKind, rep *repeated) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req := tenantd.RequestInfo{IP: rep.req.IP, UserAgent: rep.req.UserAgent}
-	if k.tenant == uuid.Nil {
+	if rep.tenant == uuid.Nil {
 		reason := fmt.Sprintf("%s; repeated %d more times from %s to %s", rep.event.Changes["reason"], rep.count,
 			rep.first.UTC().Format(time.RFC3339), rep.last.UTC().Format(time.RFC3339))
 		if err := s.db.RecordSecurityEvent(ctx, k.action, reason, req); err != nil {
@@ -141,9 +152,9 @@ func (s *Server) writeRepeated(k repeatKind, rep *repeated) {
 		"first_at": rep.first.UTC().Format(time.RFC3339Nano), "last_at": rep.last.UTC().Format(time.RFC3339Nano)}
 	if e.FlagReason != "" {
 		s.log.Warn("flagged events repeated", "action", e.Action, "reason", e.FlagReason,
-			"tenant_id", k.tenant, "count", rep.count)
+			"tenant_id", rep.tenant, "count", rep.count)
 	}
-	if err := s.db.RecordEvent(ctx, postgres.AnonymousScope(k.tenant, req), e); err != nil {
+	if err := s.db.RecordEvent(ctx, postgres.AnonymousScope(rep.tenant, req), e); err != nil {
 		s.log.Error("record repeated audit event", "err", err, "action", e.Action)
 	}
 }

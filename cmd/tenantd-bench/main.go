@@ -7,6 +7,9 @@
 // request, p99 at a small and a large tenant count, and peak memory.
 //
 //	go run ./cmd/tenantd-bench -tenants 10 -tenants-large 1000 -duration 5s -c 16 -json bench.json
+//
+// With -flood N it measures instead what a login flood costs the tenant it
+// targets (flood.go).
 package main
 
 import (
@@ -19,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	nethttp "net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -27,18 +31,22 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantd/tenantd"
 	"github.com/tenantd/tenantd/auth"
 	api "github.com/tenantd/tenantd/http"
 	"github.com/tenantd/tenantd/internal/pgcluster"
+	"github.com/tenantd/tenantd/internal/redisproc"
 	"github.com/tenantd/tenantd/postgres"
+	"github.com/tenantd/tenantd/ratelimit"
 )
 
 type config struct {
 	tenants, tenantsLarge, workspaces, conc int
 	duration                                time.Duration
 	jsonPath                                string
+	flood, floodAddrs, floodRate            int
 }
 
 func main() {
@@ -49,6 +57,9 @@ func main() {
 	flag.IntVar(&c.conc, "c", 16, "concurrent clients")
 	flag.DurationVar(&c.duration, "duration", 5*time.Second, "duration of each measurement")
 	flag.StringVar(&c.jsonPath, "json", "", "write the results as JSON to this file")
+	flag.IntVar(&c.flood, "flood", 0, "instead: the first tenant's own p99, idle and during a flood of wrong-password logins by this many clients")
+	flag.IntVar(&c.floodAddrs, "flood-addrs", 1, "client addresses the login flood comes from")
+	flag.IntVar(&c.floodRate, "flood-rate", 0, "login attempts per second of the whole flood; 0: as fast as its clients can")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "tenantd-bench:", err)
@@ -70,6 +81,9 @@ type bench struct {
 	routes   map[string]bool
 	issuer   *auth.Issuer
 	users    []*user
+
+	servers   []*api.Server
+	stopRedis func()
 }
 
 // user is one tenant's logged-in owner and its data.
@@ -106,6 +120,9 @@ func run(ctx context.Context, cfg config) error {
 	log("provisioning %d tenants × %d workspaces", cfg.tenants, cfg.workspaces)
 	if err := b.provision(ctx, cfg.tenants, true); err != nil {
 		return err
+	}
+	if cfg.flood > 0 {
+		return b.runFlood(ctx)
 	}
 	var results []result
 	for _, sc := range b.scenarios() {
@@ -195,7 +212,17 @@ func (b *bench) setup(ctx context.Context) error {
 		if err := ring.Refresh(ctx); err != nil {
 			return err
 		}
-		srv := api.NewServer(api.Deps{DB: db, Keys: ring.Keys, Logger: slog.New(slog.DiscardHandler)}, api.Config{})
+		deps, cfg := api.Deps{DB: db, Keys: ring.Keys, Logger: slog.New(slog.DiscardHandler)}, api.Config{}
+		if b.cfg.flood > 0 && i == 0 {
+			// As in production: limits shared through Redis; clients
+			// behind a trusted proxy that names their addresses.
+			if deps.Limiter, deps.Throttle, err = b.startRedis(); err != nil {
+				return err
+			}
+			cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		}
+		srv := api.NewServer(deps, cfg)
+		b.servers = append(b.servers, srv)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
@@ -219,9 +246,30 @@ func (b *bench) setup(ctx context.Context) error {
 func (b *bench) close() {
 	b.rls.Close()
 	b.norls.Close()
+	for _, s := range b.servers {
+		s.Close()
+	}
+	if b.stopRedis != nil {
+		b.stopRedis()
+	}
 	b.ceiling.Close()
 	b.app.Close()
 	b.bypass.Close()
+}
+
+// startRedis starts a private redis-server for the flood mode's limits.
+func (b *bench) startRedis() (*ratelimit.Limiter, *ratelimit.LoginThrottle, error) {
+	url, stop, err := redisproc.Start()
+	if err != nil {
+		return nil, nil, err
+	}
+	b.stopRedis = stop
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, nil, err
+	}
+	rdb := redis.NewClient(opt)
+	return ratelimit.New(rdb, "bench:rl:"), ratelimit.NewLoginThrottle(rdb, "bench:login:"), nil
 }
 
 var passwordHash = func() string {
