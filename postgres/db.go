@@ -5,25 +5,25 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// DB is tenantd's database as the application role sees it. Tenant data is
-// reached only through InTenant and Run (door.go); cross-tenant needs go
-// through the named functions in platform.go.
+// DB is tenantd's database as the application role sees it: the cells of a
+// Directory. Tenant data is reached only through InTenant and Run
+// (door.go); platform work goes through the door's platform path (onCell),
+// and cross-tenant needs through the named functions in platform.go.
 type DB struct {
 	dir      *Directory
 	share    *fairShare
-	prepared *preparedSet // nil: never prepare (default_query_exec_mode set in the URL)
+	prepared *preparedSet // nil: never prepare (default_query_exec_mode set in a URL)
 	log      *slog.Logger
 	trips    atomic.Int64
 }
@@ -31,7 +31,7 @@ type DB struct {
 // Options configure Open.
 type Options struct {
 	Logger *slog.Logger
-	// MaxConns caps the pool unless the URL sets pool_max_conns.
+	// MaxConns caps each cell's pool unless its URL sets pool_max_conns.
 	MaxConns int32
 	// TenantShare caps the connections one tenant's authenticated work may
 	// hold at once; zero means three quarters of the pool (at least 1).
@@ -43,81 +43,70 @@ type Options struct {
 	AnonymousShare int
 }
 
-// Open connects as the application role. The connection string may set any
-// pgx option. Statements go through the extended protocol in pipelines
-// (QueryExecModeExec). The door prepares the application's own statements
-// once per connection, so their plans (with the RLS policies inlined) are
-// cached; the SET LOCAL statements, which differ per tenant, are never
-// prepared. With default_query_exec_mode in the URL (e.g. =exec, for
-// PgBouncer older than 1.21 in transaction mode) nothing is prepared.
+// Open connects as the application role to a deployment of one cell, the
+// database of url: OpenDirectory(ctx, NewDirectory(Cell{URL: url}), o).
 func Open(ctx context.Context, url string, o Options) (*DB, error) {
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: parse DATABASE_URL: %w", err)
+	return OpenDirectory(ctx, NewDirectory(Cell{URL: url}), o)
+}
+
+// OpenDirectory connects as the application role to every cell of dir. A
+// cell's URL may set any pgx option. Statements go through the extended
+// protocol in pipelines (QueryExecModeExec). The door prepares the
+// application's own statements once per connection, so their plans (with
+// the RLS policies inlined) are cached; the SET LOCAL statements, which
+// differ per tenant, are never prepared. With default_query_exec_mode in a
+// cell's URL (e.g. =exec, for PgBouncer older than 1.21 in transaction
+// mode) nothing is prepared.
+func OpenDirectory(ctx context.Context, dir *Directory, o Options) (*DB, error) {
+	db := &DB{log: o.Logger, prepared: newPreparedSet()}
+	for _, c := range dir.all() {
+		if strings.Contains(c.URL, "default_query_exec_mode") {
+			db.prepared = nil
+		}
 	}
-	db := &DB{log: o.Logger}
-	if !strings.Contains(url, "default_query_exec_mode") {
-		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
-		db.prepared = newPreparedSet()
-		cfg.BeforeClose = func(c *pgx.Conn) { db.prepared.forget(c) }
-	}
-	if o.MaxConns > 0 && !strings.Contains(url, "pool_max_conns") {
-		cfg.MaxConns = o.MaxConns
-	}
-	cfg.MaxConnIdleTime = time.Minute
-	cfg.HealthCheckPeriod = 5 * time.Second
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
 	}
-	// Count round trips (a client write followed by a read) so tests and
-	// benchmarks report them instead of guessing.
-	dial := cfg.ConnConfig.DialFunc
-	if dial == nil {
-		d := &net.Dialer{KeepAlive: 5 * time.Minute, Timeout: 5 * time.Second}
-		dial = d.DialContext
-	}
-	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return &countingConn{Conn: c, trips: &db.trips}, nil
-	}
-	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	open, err := dir.open(ctx, db, o)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+		return nil, err
 	}
-	db.dir = newDirectory(pool)
+	db.dir = open
+	size := open.maxConns()
 	share := o.TenantShare
 	if share <= 0 {
-		share = max(1, int(cfg.MaxConns)*3/4)
+		share = max(1, size*3/4)
 	}
 	anon := o.AnonymousShare
 	if anon <= 0 {
-		anon = max(1, int(cfg.MaxConns)/4)
+		anon = max(1, size/4)
 	}
 	db.share = newFairShare(share, anon)
 	return db, nil
 }
 
-// Close closes every pool.
+// Close closes every cell's pool.
 func (db *DB) Close() { db.dir.close() }
 
 // RoundTrips returns the number of database round trips made so far.
 func (db *DB) RoundTrips() int64 { return db.trips.Load() }
 
-// Ping checks that the database answers and is migrated to the version this
-// binary embeds (for /readyz).
+// Ping checks that every cell answers and is migrated to the version this
+// binary embeds (for /readyz and the operator commands).
 func (db *DB) Ping(ctx context.Context) error {
-	var v int64
-	err := db.dir.platform().QueryRow(ctx,
-		`SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&v)
-	if err != nil {
-		return classify(err)
-	}
-	if want := SchemaVersion(); v < want {
-		return fmt.Errorf("postgres: schema at version %d, binary needs %d: run tenantd migrate", v, want)
+	want := SchemaVersion()
+	for _, c := range db.dir.all() {
+		var v int64
+		err := db.onCell(ctx, c, Statement{
+			SQL:  `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`,
+			Scan: scanOne(&v),
+		})
+		if err != nil {
+			return fmt.Errorf("postgres: cell %s: %w", c.Name, err)
+		}
+		if v < want {
+			return fmt.Errorf("postgres: cell %s: schema at version %d, binary needs %d: run tenantd migrate", c.Name, v, want)
+		}
 	}
 	return nil
 }
@@ -127,29 +116,70 @@ func (db *DB) Ping(ctx context.Context) error {
 // that does, or lacks tenantd_app. Empty means safe. `tenantd serve` refuses
 // to start otherwise.
 func (db *DB) RoleProblems(ctx context.Context) ([]string, error) {
-	var super, bypass, app, owner bool
-	var owned []string
-	err := db.dir.platform().QueryRow(ctx, roleCheckSQL).Scan(&super, &bypass, &app, &owner, &owned)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: check role: %w", err)
-	}
 	var problems []string
-	if super {
-		problems = append(problems, "the role is a superuser (superusers bypass Row-Level Security)")
-	}
-	if bypass {
-		problems = append(problems, "the role has BYPASSRLS")
-	}
-	if !app {
-		problems = append(problems, "the role is not a member of tenantd_app")
-	}
-	if owner {
-		problems = append(problems, "the role can act as tenantd_owner or tenantd_platform")
-	}
-	if len(owned) > 0 {
-		problems = append(problems, "the role owns tenant tables: "+strings.Join(owned, ", "))
+	for _, c := range db.dir.all() {
+		var found []string
+		err := db.onCell(ctx, c, roleCheck(&found))
+		if err != nil {
+			return nil, fmt.Errorf("postgres: cell %s: check role: %w", c.Name, err)
+		}
+		for _, p := range found {
+			problems = append(problems, db.inCell(c, p))
+		}
 	}
 	return problems, nil
+}
+
+// inCell names the cell a problem was found in, when there is more than one.
+func (db *DB) inCell(c *cell, problem string) string {
+	if len(db.dir.all()) == 1 {
+		return problem
+	}
+	return problem + " (cell " + c.Name + ")"
+}
+
+// roleCheck reads the problems of the connected role into problems.
+func roleCheck(problems *[]string) Statement {
+	return Statement{SQL: roleCheckSQL, Scan: func(rows pgx.Rows) error {
+		var super, bypass, app, owner bool
+		var owned []string
+		if !rows.Next() {
+			return errors.New("postgres: the connected role is not in pg_roles")
+		}
+		if err := rows.Scan(&super, &bypass, &app, &owner, &owned); err != nil {
+			return err
+		}
+		if super {
+			*problems = append(*problems, "the role is a superuser (superusers bypass Row-Level Security)")
+		}
+		if bypass {
+			*problems = append(*problems, "the role has BYPASSRLS")
+		}
+		if !app {
+			*problems = append(*problems, "the role is not a member of tenantd_app")
+		}
+		if owner {
+			*problems = append(*problems, "the role can act as tenantd_owner or tenantd_platform")
+		}
+		if len(owned) > 0 {
+			*problems = append(*problems, "the role owns tenant tables: "+strings.Join(owned, ", "))
+		}
+		return nil
+	}}
+}
+
+// scanOne scans the only row of a statement into dest; no row is
+// pgx.ErrNoRows.
+func scanOne(dest ...any) func(pgx.Rows) error {
+	return func(rows pgx.Rows) error {
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			return pgx.ErrNoRows
+		}
+		return rows.Scan(dest...)
+	}
 }
 
 const roleCheckSQL = `

@@ -8,11 +8,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantd/tenantd"
@@ -29,7 +27,14 @@ import (
 // first statement of the transaction, and explicit audit events with the
 // COMMIT. Run sends everything (context, statement, events, COMMIT) in one
 // round trip; InTenant costs one round trip per statement plus one for the
-// COMMIT.
+// COMMIT. Every pipeline is read by one loop (pipeline.go).
+//
+// The door has two more entrances, for work that is no tenant's yet or
+// not a tenant's at all: provision (a platform function creates a tenant,
+// then its first statements run under its context, in one transaction) and
+// onCell (platform work on one cell, with no tenant context, so RLS shows
+// no tenant's rows). Nothing else in the repository reaches a pool, opens a
+// transaction or sets the context: TestOneDoor checks it on the source.
 //
 // Why SET LOCAL and not set_config(): on Citus only SET LOCAL reaches the
 // workers (with citus.propagate_set_commands = 'local' on the role, set by the
@@ -93,8 +98,9 @@ func AnonymousScope(tenantID uuid.UUID, r tenantd.RequestInfo) Scope {
 	return s
 }
 
-// prelude returns BEGIN and the SET LOCAL statements for s. Every literal is
-// built from a parsed UUID, a fixed role name or base64, so nothing a client
+// prelude returns the SET LOCAL statements for s (and the session guard,
+// for a scope with a session), sent after BEGIN. Every literal is built
+// from a parsed UUID, a fixed role name or base64, so nothing a client
 // sends can break out of the quotes.
 func (s Scope) prelude() ([]queued, error) {
 	if s.TenantID == uuid.Nil {
@@ -105,7 +111,6 @@ func (s Scope) prelude() ([]queued, error) {
 		return nil, fmt.Errorf("postgres: invalid role %q in scope", role)
 	}
 	stmts := []string{
-		"BEGIN",
 		"SET LOCAL app.tenant_id = '" + s.TenantID.String() + "'",
 		"SET LOCAL app.role = '" + role + "'",
 	}
@@ -159,12 +164,6 @@ func (s Scope) prelude() ([]queued, error) {
 // guardSessionSQL raises SQLSTATE TDSTL when the scope is stale.
 const guardSessionSQL = `SELECT app.guard_session($1, $2, $3, $4, $5::jsonb)`
 
-// queued is one statement of a pipeline.
-type queued struct {
-	sql  string
-	args []any
-}
-
 func uuidArray(ids []string) string {
 	sort.Strings(ids)
 	return "{" + strings.Join(ids, ",") + "}"
@@ -185,7 +184,7 @@ type Statement struct {
 // own, in one round trip: BEGIN, the context, the statement, its events and
 // COMMIT are pipelined. Rows written by it are audited by the database's
 // triggers in the same transaction. Use InTenant when a decision has to be
-// made between statements.
+// made between statements. Without SQL, Run commits only the events.
 func (db *DB) Run(ctx context.Context, s Scope, st Statement) error {
 	prelude, err := s.prelude()
 	if err != nil {
@@ -196,79 +195,49 @@ func (db *DB) Run(ctx context.Context, s Scope, st Statement) error {
 		return err
 	}
 	defer release()
-	if err := db.prepareAll(ctx, conn, st.SQL, len(st.Events) > 0, s.SessionID != uuid.Nil); err != nil {
+	return db.finish(ctx, conn, s, append([]queued{beginTx}, prelude...), st)
+}
+
+// finish sends head, then st, its events and COMMIT, in one round trip, on
+// a connection inside (or, with BEGIN in head, about to be inside) s's
+// transaction, and rolls back on failure.
+func (db *DB) finish(ctx context.Context, conn *pgxpool.Conn, s Scope, head []queued, st Statement) error {
+	if err := db.prepareAll(ctx, conn.Conn(), st.SQL, len(st.Events) > 0, s.SessionID != uuid.Nil); err != nil {
 		rollback(conn)
 		return classify(err)
 	}
-
-	b := &pgx.Batch{}
-	for _, q := range prelude {
-		b.Queue(q.sql, q.args...)
-	}
-	if st.SQL != "" {
-		b.Queue(st.SQL, st.Args...)
-	}
-	events := 0
-	for _, e := range st.Events {
-		events += queueEvent(b, s, e)
-	}
-	b.Queue("COMMIT")
-
-	err = runBatch(ctx, conn, b, len(prelude), st.SQL != "", st.Scan, events)
-	if err != nil {
+	qs := append(head, st.queued()...)
+	qs = append(qs, eventStatements(s, st.Events)...)
+	if err := pipeline(ctx, conn, append(qs, commitTx)); err != nil {
 		rollback(conn)
-	}
-	return classify(err)
-}
-
-func runBatch(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, prelude int, statement bool, scan func(pgx.Rows) error, events int) (err error) {
-	br := conn.SendBatch(ctx, b)
-	defer func() {
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	for range prelude {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-	}
-	if statement {
-		rows, err := br.Query()
-		if err != nil {
-			return err
-		}
-		if scan != nil {
-			err = scan(rows)
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
-		if err != nil {
-			return err
-		}
-	}
-	for range events {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-	}
-	tag, err := br.Exec()
-	if err != nil {
-		return err
-	}
-	return committed(tag)
-}
-
-// committed turns the tag of a COMMIT into an error when the server rolled
-// back instead (it answers an aborted transaction's COMMIT with ROLLBACK and
-// no error).
-func committed(tag pgconn.CommandTag) error {
-	if tag.String() != "COMMIT" {
-		return errors.New("postgres: transaction was rolled back")
+		return classify(err)
 	}
 	return nil
+}
+
+// provision is the door for a tenant that does not exist yet: first, a
+// platform statement that creates it (a SECURITY DEFINER function of
+// platform.go, such as app.create_tenant), runs on cell c in a new
+// transaction before any tenant context is set; next, called once first's
+// rows are read, returns the new tenant's scope and a statement, which then
+// run in the same transaction as Run would run them. Two round trips.
+func (db *DB) provision(ctx context.Context, c *cell, first Statement, next func() (Scope, Statement)) error {
+	conn, err := c.pool.Acquire(ctx)
+	if err != nil {
+		return classify(err)
+	}
+	defer conn.Release()
+	if err := pipeline(ctx, conn, append([]queued{beginTx}, first.queued()...)); err != nil {
+		rollback(conn)
+		return classify(err)
+	}
+	s, st := next()
+	prelude, err := s.prelude()
+	if err != nil {
+		rollback(conn)
+		return err
+	}
+	return db.finish(ctx, conn, s, prelude, st)
 }
 
 // InTenant runs fn inside one transaction whose tenant context is set. fn
@@ -283,7 +252,7 @@ func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *Tx) error) (err
 	if err != nil {
 		return err
 	}
-	tx := &Tx{conn: conn, pending: prelude, scope: s, db: db}
+	tx := &Tx{conn: conn, pending: append([]queued{beginTx}, prelude...), scope: s, db: db}
 	defer func() {
 		if p := recover(); p != nil {
 			tx.abort()
@@ -303,11 +272,42 @@ func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *Tx) error) (err
 	return classify(tx.commit(ctx))
 }
 
+// onCell runs sts on cell c in one transaction and one round trip, outside
+// any tenant's context: Row-Level Security shows it no tenant's rows. It is
+// the door for platform work (the catalog, the platform tables such as
+// signing keys and security events, and the SECURITY DEFINER functions of
+// platform.go, which answer only what they are named for). Statements'
+// Events are refused: an audit event belongs to a tenant.
+func (db *DB) onCell(ctx context.Context, c *cell, sts ...Statement) error {
+	qs := []queued{beginTx}
+	for _, st := range sts {
+		if len(st.Events) > 0 {
+			return errors.New("postgres: a platform statement has no tenant to audit")
+		}
+		qs = append(qs, st.queued()...)
+	}
+	conn, err := c.pool.Acquire(ctx)
+	if err != nil {
+		return classify(err)
+	}
+	defer conn.Release()
+	if err := pipeline(ctx, conn, append(qs, commitTx)); err != nil {
+		rollback(conn)
+		return classify(err)
+	}
+	return nil
+}
+
+// onPlatform is onCell on the home cell, which holds the platform tables.
+func (db *DB) onPlatform(ctx context.Context, sts ...Statement) error {
+	return db.onCell(ctx, db.dir.home(), sts...)
+}
+
 // prepareAll prepares sql (and the audit event and platform flag inserts,
-// when events are queued) on conn, if not done yet. Preparing happens only before a
-// transaction's first statement or between statements, never inside a
-// pipeline.
-func (db *DB) prepareAll(ctx context.Context, conn *pgxpool.Conn, sql string, events, guard bool) error {
+// when events are queued) on conn, if not done yet. Preparing happens only
+// before a transaction's first statement or between statements, never
+// inside a pipeline.
+func (db *DB) prepareAll(ctx context.Context, conn *pgx.Conn, sql string, events, guard bool) error {
 	if sql != "" {
 		if err := db.prepared.prepare(ctx, conn, sql); err != nil {
 			return err
@@ -334,26 +334,10 @@ func (db *DB) acquire(ctx context.Context, s Scope) (*pgxpool.Conn, func(), erro
 	if err != nil {
 		return nil, nil, err
 	}
-	conn, err := db.dir.cellFor(s.TenantID).Acquire(ctx)
+	conn, err := db.dir.cellFor(s.TenantID).pool.Acquire(ctx)
 	if err != nil {
 		leave()
 		return nil, nil, classify(err)
 	}
 	return conn, func() { conn.Release(); leave() }, nil
 }
-
-// rollback leaves the connection idle, or closes it so the pool drops it.
-// A failed pipeline can leave the server inside an aborted transaction.
-func rollback(conn *pgxpool.Conn) {
-	pc := conn.Conn().PgConn()
-	if pc.IsClosed() || pc.TxStatus() == 'I' {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), rollbackTimeout)
-	defer cancel()
-	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil || pc.TxStatus() != 'I' {
-		_ = conn.Conn().Close(ctx)
-	}
-}
-
-const rollbackTimeout = 5 * time.Second

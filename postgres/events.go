@@ -6,8 +6,6 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/tenantd/tenantd"
 )
 
@@ -24,10 +22,22 @@ const insertPlatformFlagSQL = `
 INSERT INTO platform_flags (tenant_id, seq, flag_reason)
 SELECT tenant_id, seq, $2 FROM audit_heads WHERE tenant_id = $1`
 
-// queueEvent adds an explicit audit event to b, and its platform flag if it
-// has one, and returns how many statements it queued. The database assigns
-// the event's sequence number, time and hash (app.audit_chain).
-func queueEvent(b *pgx.Batch, s Scope, e tenantd.Event) int {
+// eventStatements are the statements that insert explicit audit events,
+// each followed by its platform flag if it has one.
+func eventStatements(s Scope, events []tenantd.Event) []queued {
+	var qs []queued
+	for _, e := range events {
+		qs = append(qs, eventStatement(s, e))
+		if e.PlatformFlag != "" {
+			qs = append(qs, queued{sql: insertPlatformFlagSQL, args: []any{s.TenantID, e.PlatformFlag}})
+		}
+	}
+	return qs
+}
+
+// eventStatement inserts an explicit audit event. The database assigns its
+// sequence number, time and hash (app.audit_chain).
+func eventStatement(s Scope, e tenantd.Event) queued {
 	actor := e.Actor
 	if actor.Type == "" {
 		actor = s.Actor
@@ -60,14 +70,9 @@ func queueEvent(b *pgx.Batch, s Scope, e tenantd.Event) int {
 	if outcome == "" {
 		outcome = tenantd.OutcomeSuccess
 	}
-	b.Queue(insertEventSQL, s.TenantID, actor.Type, clean(actor.ID, maxActorID), e.Action,
+	return queued{sql: insertEventSQL, args: []any{s.TenantID, actor.Type, clean(actor.ID, maxActorID), e.Action,
 		e.TargetType, clean(e.TargetID, maxTargetID), outcome, e.FlagReason != "", clean(e.FlagReason, 200),
-		ip, clean(req.UserAgent, maxUserAgent), clean(req.ID, maxRequestID), changes)
-	if e.PlatformFlag == "" {
-		return 1
-	}
-	b.Queue(insertPlatformFlagSQL, s.TenantID, e.PlatformFlag)
-	return 2
+		ip, clean(req.UserAgent, maxUserAgent), clean(req.ID, maxRequestID), changes}}
 }
 
 // RecordEvent stores an event in its own transaction, in one round trip:

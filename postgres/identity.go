@@ -86,10 +86,10 @@ func (db *DB) RecordSecurityEvent(ctx context.Context, action, reason string, re
 		return err
 	}
 	defer leave()
-	_, err = db.dir.platform().Exec(ctx,
-		`INSERT INTO security_events (action, reason, ip, user_agent, request_id) VALUES ($1, $2, $3::inet, $4, $5)`,
-		action, clean(reason, 500), ip, clean(req.UserAgent, maxUserAgent), clean(req.ID, maxRequestID))
-	return classify(err)
+	return db.onPlatform(ctx, Statement{
+		SQL:  `INSERT INTO security_events (action, reason, ip, user_agent, request_id) VALUES ($1, $2, $3::inet, $4, $5)`,
+		Args: []any{action, clean(reason, 500), ip, clean(req.UserAgent, maxUserAgent), clean(req.ID, maxRequestID)},
+	})
 }
 
 // LoginUser is what login needs of a user.

@@ -35,32 +35,41 @@ func (db *DB) TenantBySlug(ctx context.Context, slug string) (*tenantd.Tenant, e
 		return nil, err
 	}
 	defer leave()
-	return scanTenant(db.dir.platform().QueryRow(ctx,
-		`SELECT `+tenantColumns+` FROM app.tenant_by_slug($1)`, slug))
+	var t *tenantd.Tenant
+	err = db.onPlatform(ctx, Statement{SQL: `SELECT ` + tenantColumns + ` FROM app.tenant_by_slug($1)`, Args: []any{slug},
+		Scan: func(rows pgx.Rows) error {
+			if !rows.Next() {
+				return pgx.ErrNoRows
+			}
+			var err error
+			t, err = scanTenant(rows)
+			return err
+		}})
+	return t, classify(err)
 }
 
 // ListTenants lists every tenant, for operators (`tenantd tenant list`).
 func (db *DB) ListTenants(ctx context.Context) ([]*tenantd.Tenant, error) {
-	rows, err := db.dir.platform().Query(ctx, `SELECT `+tenantColumns+` FROM app.list_tenants()`)
-	if err != nil {
-		return nil, classify(err)
-	}
-	defer rows.Close()
 	var out []*tenantd.Tenant
-	for rows.Next() {
-		t, err := scanTenant(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, classify(rows.Err())
+	err := db.onPlatform(ctx, Statement{SQL: `SELECT ` + tenantColumns + ` FROM app.list_tenants()`,
+		Scan: func(rows pgx.Rows) error {
+			for rows.Next() {
+				t, err := scanTenant(rows)
+				if err != nil {
+					return err
+				}
+				out = append(out, t)
+			}
+			return rows.Err()
+		}})
+	return out, err
 }
 
-// CreateTenant provisions a tenant and its owner in one transaction: the
-// tenant row, its usage counters and audit chain (app.create_tenant), then,
-// under the new tenant's context, the owner user and a tenant.created event.
-// ECONFLICT when the slug is taken.
+// CreateTenant provisions a tenant and its owner in one transaction, in the
+// cell the directory places new tenants in: the tenant row, its usage
+// counters and audit chain (app.create_tenant), then, under the new
+// tenant's context, the owner user and a tenant.created event. ECONFLICT
+// when the slug is taken.
 func (db *DB) CreateTenant(ctx context.Context, n tenantd.NewTenant, req tenantd.RequestInfo) (*tenantd.Tenant, *tenantd.User, error) {
 	if err := n.Validate(); err != nil {
 		return nil, nil, err
@@ -69,73 +78,29 @@ func (db *DB) CreateTenant(ctx context.Context, n tenantd.NewTenant, req tenantd
 	if n.Region == "" {
 		n.Region = "us"
 	}
-	conn, err := db.dir.platform().Acquire(ctx)
-	if err != nil {
-		return nil, nil, classify(err)
-	}
-	defer conn.Release()
-
 	var id uuid.UUID
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue(`SELECT app.create_tenant($1, $2, $3, $4)`, n.Slug, n.Name, n.Plan, n.Region)
-	br := conn.SendBatch(ctx, b)
-	_, err = br.Exec()
-	if err == nil {
-		err = br.QueryRow().Scan(&id)
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		rollback(conn)
-		return nil, nil, classify(err)
-	}
-
-	s := SystemScope(id, req)
-	prelude, _ := s.prelude()
-	b = &pgx.Batch{}
-	for _, q := range prelude[1:] { // already inside the transaction
-		b.Queue(q.sql, q.args...)
-	}
-	b.Queue(`INSERT INTO users (tenant_id, email, password_hash, role) VALUES ($1, $2, $3, 'owner')
-	         RETURNING id, email, role, status, created_at, updated_at`, id, email, n.OwnerPasswordHash)
-	queueEvent(b, s, tenantd.Event{Action: tenantd.ActionTenantCreated, TargetType: "tenant", TargetID: id.String(),
-		Changes: map[string]any{"slug": n.Slug, "name": n.Name, "plan": n.Plan, "region": n.Region}})
-	b.Queue(`SELECT `+tenantColumns+` FROM tenants WHERE id = $1`, id)
-	b.Queue("COMMIT")
-
 	var u tenantd.User
-	var t *tenantd.Tenant
-	br = conn.SendBatch(ctx, b)
-	err = func() error {
-		for range len(prelude) - 1 {
-			if _, err := br.Exec(); err != nil {
-				return err
+	t := &tenantd.Tenant{}
+	err := db.provision(ctx, db.dir.placeNew(),
+		Statement{SQL: `SELECT app.create_tenant($1, $2, $3, $4)`, Args: []any{n.Slug, n.Name, n.Plan, n.Region},
+			Scan: scanOne(&id)},
+		func() (Scope, Statement) {
+			return SystemScope(id, req), Statement{
+				SQL: `WITH owner AS (
+				          INSERT INTO users (tenant_id, email, password_hash, role) VALUES ($1, $2, $3, 'owner')
+				          RETURNING id, email, role, status, created_at, updated_at)
+				      SELECT o.id, o.email, o.role, o.status, o.created_at, o.updated_at,
+				             t.id, t.slug, t.name, t.plan, t.region, t.status, t.created_at
+				        FROM owner o, tenants t WHERE t.id = $1`,
+				Args: []any{id, email, n.OwnerPasswordHash},
+				Scan: scanOne(&u.ID, &u.Email, &u.Role, &u.Status, &u.CreatedAt, &u.UpdatedAt,
+					&t.ID, &t.Slug, &t.Name, &t.Plan, &t.Region, &t.Status, &t.CreatedAt),
+				Events: []tenantd.Event{{Action: tenantd.ActionTenantCreated, TargetType: "tenant", TargetID: id.String(),
+					Changes: map[string]any{"slug": n.Slug, "name": n.Name, "plan": n.Plan, "region": n.Region}}},
 			}
-		}
-		if err := br.QueryRow().Scan(&u.ID, &u.Email, &u.Role, &u.Status, &u.CreatedAt, &u.UpdatedAt); err != nil {
-			return err
-		}
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		var err error
-		if t, err = scanTenant(br.QueryRow()); err != nil {
-			return err
-		}
-		tag, err := br.Exec()
-		if err != nil {
-			return err
-		}
-		return committed(tag)
-	}()
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+		})
 	if err != nil {
-		rollback(conn)
-		return nil, nil, classify(err)
+		return nil, nil, err
 	}
 	u.TenantID = id
 	return t, &u, nil

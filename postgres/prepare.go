@@ -5,7 +5,6 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // maxPreparedPerConn bounds the statements prepared on one connection, so
@@ -28,11 +27,10 @@ func newPreparedSet() *preparedSet {
 
 // prepare makes sure sql is prepared on conn (one round trip the first
 // time on that connection, none after).
-func (p *preparedSet) prepare(ctx context.Context, conn *pgxpool.Conn, sql string) error {
+func (p *preparedSet) prepare(ctx context.Context, c *pgx.Conn, sql string) error {
 	if p == nil {
 		return nil
 	}
-	c := conn.Conn()
 	p.mu.Lock()
 	stmts := p.conns[c]
 	if stmts == nil {

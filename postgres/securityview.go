@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantd/tenantd"
 )
@@ -71,28 +72,27 @@ func (db *DB) FlaggedEvents(ctx context.Context, cursor string, limit int) ([]Fl
 		}
 		at, tenant, seq = time.UnixMicro(c.At), c.Tenant, c.Seq
 	}
-	rows, err := db.dir.platform().Query(ctx, flaggedEventsSQL, at, tenant, seq, limit+1)
-	if err != nil {
-		return nil, "", classify(err)
-	}
-	defer rows.Close()
 	var out []FlaggedEvent
-	for rows.Next() {
-		var e FlaggedEvent
-		e.Flagged = true
-		if err := rows.Scan(&e.TenantID, &e.TenantSlug, &e.Seq, &e.ID, &e.OccurredAt, &e.Actor.Type, &e.Actor.ID,
-			&e.Action, &e.Target.Type, &e.Target.ID, &e.Outcome, &e.FlagReason, &e.IP, &e.UserAgent,
-			&e.RequestID, &e.Changes); err != nil {
-			return nil, "", classify(err)
-		}
-		e.OccurredAt = e.OccurredAt.UTC()
-		if e.Changes == nil {
-			e.Changes = map[string]any{}
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", classify(err)
+	err = db.onPlatform(ctx, Statement{SQL: flaggedEventsSQL, Args: []any{at, tenant, seq, limit + 1},
+		Scan: func(rows pgx.Rows) error {
+			for rows.Next() {
+				var e FlaggedEvent
+				e.Flagged = true
+				if err := rows.Scan(&e.TenantID, &e.TenantSlug, &e.Seq, &e.ID, &e.OccurredAt, &e.Actor.Type, &e.Actor.ID,
+					&e.Action, &e.Target.Type, &e.Target.ID, &e.Outcome, &e.FlagReason, &e.IP, &e.UserAgent,
+					&e.RequestID, &e.Changes); err != nil {
+					return err
+				}
+				e.OccurredAt = e.OccurredAt.UTC()
+				if e.Changes == nil {
+					e.Changes = map[string]any{}
+				}
+				out = append(out, e)
+			}
+			return rows.Err()
+		}})
+	if err != nil {
+		return nil, "", err
 	}
 	next := ""
 	if len(out) > limit {
@@ -119,23 +119,22 @@ func (db *DB) UnattributedSecurityEvents(ctx context.Context, cursor string, lim
 		}
 		before = c.Before
 	}
-	rows, err := db.dir.platform().Query(ctx, securityEventsSQL, before, limit+1)
-	if err != nil {
-		return nil, "", classify(err)
-	}
-	defer rows.Close()
 	var out []SecurityEvent
-	for rows.Next() {
-		var e SecurityEvent
-		if err := rows.Scan(&e.ID, &e.OccurredAt, &e.Action, &e.Reason, &e.ClaimedTenantID, &e.IP,
-			&e.UserAgent, &e.RequestID); err != nil {
-			return nil, "", classify(err)
-		}
-		e.OccurredAt = e.OccurredAt.UTC()
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", classify(err)
+	err = db.onPlatform(ctx, Statement{SQL: securityEventsSQL, Args: []any{before, limit + 1},
+		Scan: func(rows pgx.Rows) error {
+			for rows.Next() {
+				var e SecurityEvent
+				if err := rows.Scan(&e.ID, &e.OccurredAt, &e.Action, &e.Reason, &e.ClaimedTenantID, &e.IP,
+					&e.UserAgent, &e.RequestID); err != nil {
+					return err
+				}
+				e.OccurredAt = e.OccurredAt.UTC()
+				out = append(out, e)
+			}
+			return rows.Err()
+		}})
+	if err != nil {
+		return nil, "", err
 	}
 	next := ""
 	if len(out) > limit {

@@ -49,7 +49,7 @@ func (tx *Tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, err
 	if tx.failed {
 		return nil, errors.New("postgres: transaction already failed")
 	}
-	if err := tx.db.prepareAll(ctx, tx.conn, sql, false, len(tx.pending) > 0 && tx.scope.SessionID != uuid.Nil); err != nil {
+	if err := tx.db.prepareAll(ctx, tx.conn.Conn(), sql, false, len(tx.pending) > 0 && tx.scope.SessionID != uuid.Nil); err != nil {
 		tx.failed = true
 		return nil, err
 	}
@@ -60,20 +60,13 @@ func (tx *Tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, err
 		}
 		return rows, err
 	}
-	b := &pgx.Batch{}
-	for _, q := range tx.pending {
-		b.Queue(q.sql, q.args...)
-	}
-	b.Queue(sql, args...)
-	n := len(tx.pending)
+	pending := tx.pending
 	tx.pending = nil
-	br := tx.conn.SendBatch(ctx, b)
-	for range n {
-		if _, err := br.Exec(); err != nil {
-			br.Close()
-			tx.failed = true
-			return nil, err
-		}
+	br := tx.conn.SendBatch(ctx, batch(pending, queued{sql: sql, args: args}))
+	if err := readResults(br, pending); err != nil {
+		br.Close()
+		tx.failed = true
+		return nil, err
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -90,40 +83,23 @@ func (tx *Tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	return &row{rows: rows, err: err}
 }
 
+// commit sends the explicit events and COMMIT in one round trip (with the
+// context first, if no statement has sent it: a transaction of events only).
 func (tx *Tx) commit(ctx context.Context) error {
-	if len(tx.pending) > 0 {
+	if len(tx.events) == 0 && len(tx.pending) > 0 {
 		return nil // nothing was sent: nothing to commit
 	}
-	if err := tx.db.prepareAll(ctx, tx.conn, "", len(tx.events) > 0, false); err != nil {
+	if err := tx.db.prepareAll(ctx, tx.conn.Conn(), "", len(tx.events) > 0, len(tx.pending) > 0 && tx.scope.SessionID != uuid.Nil); err != nil {
 		rollback(tx.conn)
 		return err
 	}
-	b := &pgx.Batch{}
-	events := 0
-	for _, e := range tx.events {
-		events += queueEvent(b, tx.scope, e)
-	}
-	b.Queue("COMMIT")
-	br := tx.conn.SendBatch(ctx, b)
-	err := func() error {
-		for range events {
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-		}
-		tag, err := br.Exec()
-		if err != nil {
-			return err
-		}
-		return committed(tag)
-	}()
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	qs := append(tx.pending, eventStatements(tx.scope, tx.events)...)
+	tx.pending = nil
+	if err := pipeline(ctx, tx.conn, append(qs, commitTx)); err != nil {
 		rollback(tx.conn)
+		return err
 	}
-	return err
+	return nil
 }
 
 func (tx *Tx) abort() {
