@@ -24,12 +24,14 @@ const (
 	ArgonKeyBytes         = 32
 )
 
-// Each argon2 computation holds ArgonMemoryKiB of memory. argonSlots bounds
-// how many run at once to GOMAXPROCS (taken at start-up): more would not
-// finish sooner on the CPUs there are, and a flood of logins then waits
-// instead of growing the heap by 19 MiB per request. Callers block until a
-// slot is free; the HTTP layer should rate-limit logins in front of this.
-var argonSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+// Each argon2 computation holds ArgonMemoryKiB of memory and a CPU for tens
+// of milliseconds. argonSlots bounds how many run at once to half of
+// GOMAXPROCS (taken at start-up; at least one): a flood of logins then waits
+// instead of growing the heap by 19 MiB per request, and the password
+// checks of a flood that gets past the login throttle (from many addresses)
+// leave the other CPUs to the tenants' API requests. Callers block until a
+// slot is free; the HTTP layer rate-limits logins in front of this.
+var argonSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
 
 // argonRuns counts argon2 computations, so tests can check that DummyCheck
 // does the work of a real check without timing anything.
