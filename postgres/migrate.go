@@ -30,6 +30,24 @@ func Migrate(ctx context.Context, adminURL string, log *slog.Logger) error {
 	return migrateDB(ctx, db, log)
 }
 
+// Migrate applies every pending migration to every cell of the directory,
+// one cell after the other, each as its MigrateURL's role.
+func (d *Directory) Migrate(ctx context.Context, log *slog.Logger) error {
+	for _, c := range d.all() {
+		if c.MigrateURL == "" {
+			return fmt.Errorf("migrate: cell %s: no URL of a role that may migrate it (MIGRATE_DATABASE_URL)", c.Name)
+		}
+		cellLog := log
+		if log != nil {
+			cellLog = log.With("cell", c.Name)
+		}
+		if err := Migrate(ctx, c.MigrateURL, cellLog); err != nil {
+			return fmt.Errorf("cell %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
 func migrateDB(ctx context.Context, db *sql.DB, log *slog.Logger) error {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {

@@ -8,6 +8,16 @@ import (
 	"github.com/tenantd/tenantd/postgres"
 )
 
+// cells is the deployment's directory of databases: today one cell, the
+// database of DATABASE_URL (or the embedded cluster's), migrated through
+// MIGRATE_DATABASE_URL (or the embedded cluster's superuser). Adding cells
+// changes this function and package postgres's directory, not the commands:
+// migrate, serve's readiness, verify-isolation and tenant creation ask the
+// directory for every cell.
+func cells(appURL, migrateURL string) *postgres.Directory {
+	return postgres.NewDirectory(postgres.Cell{URL: appURL, MigrateURL: migrateURL})
+}
+
 // database is the database an operator command works on.
 type database struct {
 	*postgres.DB
@@ -29,7 +39,7 @@ func openDatabase(ctx context.Context, c *cli) (*database, error) {
 		}
 		d.emb, url = emb, emb.appURL
 	}
-	db, err := postgres.Open(ctx, url, postgres.Options{Logger: c.log, MaxConns: 4})
+	db, err := postgres.OpenDirectory(ctx, cells(url, ""), postgres.Options{Logger: c.log, MaxConns: 4})
 	if err != nil {
 		d.emb.stop()
 		return nil, err
@@ -57,7 +67,7 @@ func cmdMigrate(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if url := c.env("MIGRATE_DATABASE_URL"); url != "" {
-		if err := postgres.Migrate(ctx, url, c.log); err != nil {
+		if err := cells(c.env("DATABASE_URL"), url).Migrate(ctx, c.log); err != nil {
 			return err
 		}
 	} else {
@@ -70,7 +80,7 @@ func cmdMigrate(ctx context.Context, c *cli, args []string) error {
 		}
 		defer emb.stop()
 		if emb.cluster == nil {
-			if err := postgres.Migrate(ctx, emb.superURL, c.log); err != nil {
+			if err := cells(emb.appURL, emb.superURL).Migrate(ctx, c.log); err != nil {
 				return err
 			}
 			if err := postgres.EnsureLoginRole(ctx, emb.superURL, embeddedRole, ""); err != nil {

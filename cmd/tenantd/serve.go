@@ -132,20 +132,20 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	}
 
 	// The database, as the application role.
-	appURL := cfg.databaseURL
-	if appURL == "" {
+	dir := cells(cfg.databaseURL, cfg.migrateURL)
+	if cfg.databaseURL == "" {
 		emb, err := openEmbedded(ctx, c, false)
 		if err != nil {
 			return err
 		}
 		defer emb.stop() // after db.Close below
-		appURL = emb.appURL
+		dir = cells(emb.appURL, "")
 	} else if cfg.migrateURL != "" {
-		if err := postgres.Migrate(ctx, cfg.migrateURL, log); err != nil {
+		if err := dir.Migrate(ctx, log); err != nil {
 			return err
 		}
 	}
-	db, err := postgres.Open(ctx, appURL, postgres.Options{Logger: log, MaxConns: 20})
+	db, err := postgres.OpenDirectory(ctx, dir, postgres.Options{Logger: log, MaxConns: 20})
 	if err != nil {
 		return err
 	}

@@ -26,13 +26,7 @@ type Env struct {
 // New returns a freshly migrated database for t, closed at cleanup.
 func New(t testing.TB) *Env {
 	t.Helper()
-	tmpl := pgtest.Template(t, "tenantd-migrated", func(ctx context.Context, superuserURL string) error {
-		if err := postgres.Migrate(ctx, superuserURL, nil); err != nil {
-			return err
-		}
-		return postgres.EnsureLoginRole(ctx, superuserURL, AppRole, "")
-	})
-	name := pgtest.NewDatabase(t, tmpl)
+	name := pgtest.NewDatabase(t, migrated(t))
 	c := pgtest.Cluster(t)
 	admin := c.SuperuserURL(name)
 	env := &Env{Name: name, AdminURL: admin, AppURL: postgres.WithUser(admin, AppRole)}
@@ -43,4 +37,31 @@ func New(t testing.TB) *Env {
 	t.Cleanup(db.Close)
 	env.DB = db
 	return env
+}
+
+// migrated is the template database every Env is a copy of. Building it
+// also creates the cluster's roles and AppRole.
+func migrated(t testing.TB) string {
+	t.Helper()
+	return pgtest.Template(t, "tenantd-migrated", func(ctx context.Context, superuserURL string) error {
+		if err := postgres.Migrate(ctx, superuserURL, nil); err != nil {
+			return err
+		}
+		return postgres.EnsureLoginRole(ctx, superuserURL, AppRole, "")
+	})
+}
+
+// NewCells returns n empty, unmigrated databases of the test cluster as the
+// cells of a deployment: each reached as AppRole, and migrated as the
+// superuser. They are dropped at cleanup.
+func NewCells(t testing.TB, n int) []postgres.Cell {
+	t.Helper()
+	migrated(t) // the cluster-wide roles exist, so migrating a cell creates none
+	c := pgtest.Cluster(t)
+	var cells []postgres.Cell
+	for range n {
+		super := c.SuperuserURL(pgtest.NewDatabase(t, ""))
+		cells = append(cells, postgres.Cell{URL: postgres.WithUser(super, AppRole), MigrateURL: super})
+	}
+	return cells
 }
