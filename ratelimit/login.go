@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,7 @@ type LoginThrottle struct {
 	policy LoginPolicy
 	store  loginStore
 	local  atomic.Uint64 // decisions made in process memory
+	known  knownLocks    // locks Redis reported, until they end
 }
 
 // LoginPolicy is how each kind of key limits failed logins.
@@ -153,11 +155,16 @@ func (t *LoginThrottle) Attempt(ctx context.Context, a LoginAttempt) (LoginDecis
 		t.local.Add(1)
 	}
 	keys := t.keys(a)
+	now := time.Now()
+	if wait := t.known.wait(keys, now); wait > 0 {
+		return LoginDecision{RetryAfter: wait}, nil
+	}
 	res, err := t.store.attempt(ctx, keys)
 	if err != nil {
 		return LoginDecision{}, err
 	}
 	if !res.allowed {
+		t.known.add(keys, res.locks, now)
 		return LoginDecision{RetryAfter: res.wait}, nil
 	}
 	return LoginDecision{Allowed: true, Failures: res.counts[0]}, nil
@@ -233,8 +240,9 @@ type loginKey struct {
 
 type attemptResult struct {
 	allowed bool
-	wait    time.Duration // refused: until the longest lock among the keys ends
-	counts  []int         // allowed: each key's failures, this attempt included
+	wait    time.Duration   // refused: until the longest lock among the keys ends
+	locks   []time.Duration // refused: each key's lock, zero when it has none (optional)
+	counts  []int           // allowed: each key's failures, this attempt included
 }
 
 // loginStore keeps the counts. attempt counts the attempt on every key, or
@@ -243,6 +251,56 @@ type attemptResult struct {
 type loginStore interface {
 	attempt(ctx context.Context, keys []loginKey) (attemptResult, error)
 	success(ctx context.Context, reset, refund []loginKey) error
+}
+
+// knownLocks remembers the locks the shared store reported, so a flood of
+// attempts that are refused anyway costs no round trip to Redis. That is
+// exact, not a guess: a lock never ends early. Success clears a key, but
+// only an attempt that no lock refused can succeed.
+type knownLocks struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+// maxKnownLocks bounds the memory of knownLocks; beyond it, new locks are
+// asked of Redis again rather than remembered.
+const maxKnownLocks = 100_000
+
+func (k *knownLocks) wait(keys []loginKey, now time.Time) time.Duration {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var wait time.Duration
+	for _, key := range keys {
+		name := hashKey(key.name)
+		if until, ok := k.until[name]; ok {
+			if d := until.Sub(now); d > 0 {
+				wait = max(wait, d)
+			} else {
+				delete(k.until, name)
+			}
+		}
+	}
+	return wait
+}
+
+func (k *knownLocks) add(keys []loginKey, locks []time.Duration, now time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.until == nil {
+		k.until = make(map[string]time.Time)
+	}
+	if len(k.until) >= maxKnownLocks {
+		for name, until := range k.until {
+			if !until.After(now) {
+				delete(k.until, name)
+			}
+		}
+	}
+	for i, d := range locks {
+		if d > 0 && len(k.until) < maxKnownLocks {
+			k.until[hashKey(keys[i].name)] = now.Add(d)
+		}
+	}
 }
 
 // hashKey names a key without its content: Redis and memory dumps hold no

@@ -282,6 +282,34 @@ func TestLoginThrottleSurvivesScriptFlush(t *testing.T) {
 	}
 }
 
+// Once Redis said a key is locked, attempts on it are refused from memory
+// until the lock ends: a flood of refused attempts costs Redis nothing.
+func TestKnownLocksCostNoRoundTrip(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := redistest.New(t)
+	lt := ratelimit.NewLoginThrottle(rdb, prefix).WithPolicy(slowPolicy())
+	for range 7 { // the 7th is refused by Redis, and remembered
+		mustAttempt(t, lt, attacker)
+	}
+	rdb.Close() // from here on, any question to Redis fails
+	for range 100 {
+		d, err := lt.Attempt(context.Background(), attacker)
+		if err != nil || d.Allowed || d.RetryAfter <= 0 {
+			t.Fatalf("a known lock went to Redis or was not honoured: %+v, %v", d, err)
+		}
+	}
+	if _, err := lt.Attempt(context.Background(), owner); err == nil {
+		t.Fatal("an attempt on keys without a known lock did not ask Redis")
+	}
+}
+
+// slowPolicy locks for an hour, so a test's locks outlast it on any machine.
+func slowPolicy() ratelimit.LoginPolicy {
+	p := ratelimit.DefaultLoginPolicy()
+	p.Pair.BaseDelay, p.Client.BaseDelay, p.Device.BaseDelay = time.Hour, time.Hour, time.Hour
+	return p
+}
+
 func TestLoginThrottleReportsRedisOutage(t *testing.T) {
 	t.Parallel()
 	lt := ratelimit.NewLoginThrottle(deadRedis(t), "x:")

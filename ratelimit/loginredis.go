@@ -59,12 +59,13 @@ func (s *redisLoginStore) try(ctx context.Context, keys []loginKey) (attemptResu
 	if err != nil {
 		return attemptResult{}, err
 	}
-	var wait time.Duration
-	for _, l := range locks {
-		wait = max(wait, l.Val()) // -1ns/-2ns (no lock) count as zero
+	res := attemptResult{locks: make([]time.Duration, len(keys))}
+	for i, l := range locks {
+		res.locks[i] = max(0, l.Val()) // -1ns/-2ns: no lock
+		res.wait = max(res.wait, res.locks[i])
 	}
-	if wait > 0 {
-		return attemptResult{wait: wait}, nil
+	if res.wait > 0 {
+		return res, nil
 	}
 
 	runs := make([]*redis.Cmd, len(keys))
@@ -83,7 +84,7 @@ func (s *redisLoginStore) try(ctx context.Context, keys []loginKey) (attemptResu
 	if err != nil {
 		return attemptResult{}, err
 	}
-	res := attemptResult{allowed: true, counts: make([]int, len(keys))}
+	res = attemptResult{allowed: true, counts: make([]int, len(keys)), locks: make([]time.Duration, len(keys))}
 	var counted []loginKey
 	for i, run := range runs {
 		v, err := run.Int64Slice()
@@ -95,7 +96,8 @@ func (s *redisLoginStore) try(ctx context.Context, keys []loginKey) (attemptResu
 			counted = append(counted, keys[i])
 		} else {
 			res.allowed = false
-			res.wait = max(res.wait, time.Duration(v[1])*time.Millisecond)
+			res.locks[i] = time.Duration(v[1]) * time.Millisecond
+			res.wait = max(res.wait, res.locks[i])
 		}
 	}
 	if !res.allowed {
