@@ -91,7 +91,8 @@ func (s *Server) listAuditActions(w http.ResponseWriter, r *http.Request, c *cal
 	return nil
 }
 
-// exportAuditEvents: GET /v1/audit-events/export?format=jsonl|csv streams
+// exportAuditEvents: GET /v1/audit-events/export?format=jsonl|csv (or
+// Accept: application/jsonl, application/x-ndjson or text/csv) streams
 // every matching event, oldest first, as it is read from the database.
 func (s *Server) exportAuditEvents(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := mayReadAuditLog(c); err != nil {
@@ -105,12 +106,8 @@ func (s *Server) exportAuditEvents(w http.ResponseWriter, r *http.Request, c *ca
 	if err != nil {
 		return err
 	}
-	f.Format = q["format"]
-	if f.Format == "" {
-		f.Format = "jsonl"
-	}
-	if f.Format != "jsonl" && f.Format != "csv" {
-		return tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "format" must be jsonl or csv.`)
+	if f.Format, err = chooseFormat(r, q["format"], exportFormats); err != nil {
+		return err
 	}
 
 	buf := bufio.NewWriterSize(w, 32<<10)
@@ -122,6 +119,7 @@ func (s *Server) exportAuditEvents(w http.ResponseWriter, r *http.Request, c *ca
 		w.Header().Set("Content-Type", enc.contentType)
 		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Vary", "Accept")
 		w.WriteHeader(http.StatusOK)
 		return enc.begin()
 	}

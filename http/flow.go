@@ -82,8 +82,15 @@ func extractToken(r *http.Request) (token string, fromCookie bool, err error) {
 		}
 		return c.Value, true, nil
 	}
-	return "", false, unauthorized("no token")
+	return "", false, unauthorized(reasonNoToken)
 }
+
+const reasonNoToken = "no token"
+
+// bearerChallenge is the WWW-Authenticate of a 401 (RFC 6750): without an
+// error code when no token came, invalid_token when one came and was
+// refused, so a client knows to refresh or log in again.
+const bearerChallenge = `Bearer realm="tenantd"`
 
 // 2. verifyToken checks the signature and claims.
 func (s *Server) verifyToken(token string) (auth.Claims, error) {
@@ -372,7 +379,11 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, p *tenantd.Princ
 	}
 	var msg string
 	if ae.code == tenantd.EUNAUTHORIZED {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="tenantd"`)
+		challenge := bearerChallenge
+		if ae.reason != reasonNoToken {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 		msg = "Authentication is required: the token is missing, invalid, expired or revoked."
 	} else {
 		msg = "This request is not allowed for this token."

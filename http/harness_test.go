@@ -272,6 +272,40 @@ func (a *app) validate(req *nethttp.Request, res *response) {
 	if err != nil {
 		a.t.Errorf("%s %s: response %d does not match the OpenAPI document: %v\n%s", req.Method, req.URL.Path, res.Status, err, res.Body)
 	}
+	// Stricter than kin-openapi: the status is listed for the operation
+	// (not merely covered by its default), and every header the server
+	// sent is declared for it, so a generated client knows all it gets.
+	// (Unknown body fields fail already: every response schema is closed,
+	// see TestOpenAPIResponsesAreClosed.)
+	declared := route.Operation.Responses.Status(res.Status)
+	if declared == nil || declared.Value == nil {
+		a.t.Errorf("%s %s: status %d is not listed in the OpenAPI document (only its default covers it)", req.Method, req.URL.Path, res.Status)
+		return
+	}
+	for name := range res.Header {
+		if standardHeaders[name] {
+			continue
+		}
+		if !declaresHeader(declared.Value.Headers, name) {
+			a.t.Errorf("%s %s: response %d sends header %s, which the OpenAPI document does not declare for it", req.Method, req.URL.Path, res.Status, name)
+		}
+	}
+}
+
+// standardHeaders may come with any response without being declared: they
+// describe the message, not the API.
+var standardHeaders = map[string]bool{"Content-Type": true, "Content-Length": true, "Date": true,
+	"Cache-Control": true, "X-Content-Type-Options": true, "Connection": true}
+
+// declaresHeader reports whether headers declares name (header names are
+// case-insensitive: RateLimit-Policy comes back as Ratelimit-Policy).
+func declaresHeader(headers openapi3.Headers, name string) bool {
+	for k := range headers {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // events returns the tenant's audit events (as the superuser, so the test

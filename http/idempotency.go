@@ -68,6 +68,7 @@ func (s *Server) idempotent(h func(http.ResponseWriter, *http.Request, *call) er
 				w.Header().Set(k, v)
 			}
 			w.Header().Set("Idempotent-Replayed", "true")
+			w.Header().Set("Cache-Control", "no-store") // as the first answer: it may carry a secret (an invitation)
 			w.WriteHeader(stored.Status)
 			w.Write(plain)
 			return nil

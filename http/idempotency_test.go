@@ -26,7 +26,7 @@ func TestIdempotencyKeyReplays(t *testing.T) {
 	}
 	again := a.do("POST", "/v1/workspaces", tn.Token, body, "Idempotency-Key", key)
 	if again.Status != 201 || string(again.Body) != string(first.Body) || again.Header.Get("Idempotent-Replayed") != "true" ||
-		again.Header.Get("Location") != first.Header.Get("Location") {
+		again.Header.Get("Location") != first.Header.Get("Location") || again.Header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("replay: %d %v %s, want the first response %s", again.Status, again.Header, again.Body, first.Body)
 	}
 	if n := a.workspaceCount(tn); n != "1" {

@@ -77,6 +77,19 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 			w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+999_999_999)/1_000_000_000)))
 		}
 	}
+	// What the OpenAPI document promises of every such answer: a 401
+	// carries a challenge (RFC 9110 requires one), a 429 or 503 says when
+	// to retry.
+	switch t.status {
+	case http.StatusUnauthorized:
+		if w.Header().Get("WWW-Authenticate") == "" {
+			w.Header().Set("WWW-Authenticate", bearerChallenge)
+		}
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		if w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", "1")
+		}
+	}
 	if code == tenantd.EINTERNAL {
 		logger(r.Context()).Error("internal error", "err", err)
 	} else if t.status == http.StatusServiceUnavailable {

@@ -63,3 +63,28 @@ func checkProblemRequestID(t *testing.T, res *response) {
 		t.Errorf("problem request_id %q, header %q (%v)", p.RequestID, res.Header.Get("X-Request-ID"), err)
 	}
 }
+
+// Every 401 carries a Bearer challenge (RFC 9110, RFC 6750): without an
+// error code when no token came, invalid_token when one was refused; the
+// public routes' 401s too.
+func TestUnauthorizedCarriesAChallenge(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	acme := a.newTenant("pro")
+	for _, c := range []struct {
+		method, path, token string
+		body                any
+		want                string
+	}{
+		{"GET", "/v1/me", "", nil, `Bearer realm="tenantd"`},
+		{"GET", "/v1/me", acme.Token + "x", nil, `Bearer realm="tenantd", error="invalid_token"`},
+		{"GET", "/v1/workspaces", "not.a.jwt", nil, `Bearer realm="tenantd", error="invalid_token"`},
+		{"POST", "/v1/auth/login", "", map[string]any{"tenant": acme.Slug, "email": acme.Email, "password": "wrong password!"}, `Bearer realm="tenantd"`},
+		{"POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": "rt1.x"}, `Bearer realm="tenantd"`},
+	} {
+		res := a.do(c.method, c.path, c.token, c.body)
+		if res.Status != 401 || res.Header.Get("WWW-Authenticate") != c.want {
+			t.Errorf("%s %s: %d, WWW-Authenticate %q, want 401 with %q", c.method, c.path, res.Status, res.Header.Get("WWW-Authenticate"), c.want)
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/tenantd/tenantd"
 	"github.com/tenantd/tenantd/postgres"
 )
 
@@ -54,7 +53,8 @@ type reviewUser struct {
 	Workspaces []reviewWorkspace `json:"workspaces"`
 }
 
-// accessReview: GET /v1/access-review?format=json|csv. Owners and admins.
+// accessReview: GET /v1/access-review?format=json|csv (or Accept:
+// application/json or text/csv). Owners and admins.
 // Every user, their tenant role and status, and each workspace they can
 // reach with the role they act with and why ("membership" or
 // "tenant_role"). The export is itself audited (access_review.exported).
@@ -66,18 +66,16 @@ func (s *Server) accessReview(w http.ResponseWriter, r *http.Request, c *call) e
 	if err != nil {
 		return err
 	}
-	format := q.Get("format")
-	if format == "" {
-		format = "json"
-	}
-	if format != "json" && format != "csv" {
-		return tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "format" must be json or csv.`)
+	format, err := chooseFormat(r, q.Get("format"), reviewFormats)
+	if err != nil {
+		return err
 	}
 	users, err := s.db.AccessReview(r.Context(), c.scope, format)
 	if err != nil {
 		return err
 	}
 	now := s.now().UTC()
+	w.Header().Set("Vary", "Accept")
 	if format == "csv" {
 		writeReviewCSV(w, users, now)
 		return nil
