@@ -14,10 +14,14 @@ build:
 deps:
 	./scripts/deps.sh
 
-# gofmt must have nothing to say, and go vet nothing to report.
+# gofmt must have nothing to say, go vet nothing to report, and the OpenAPI
+# linters integrators use (Redocly, Spectral) nothing either; those run
+# through npm where Node.js is present and are skipped with a message
+# otherwise (scripts/lint-openapi.sh).
 lint:
 	@files="$$(gofmt -l .)"; if [ -n "$$files" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$files"; exit 1; fi
 	$(GO) vet ./...
+	./scripts/lint-openapi.sh
 
 test: deps lint
 	$(GO) test -race -count=1 -timeout 9m ./...
