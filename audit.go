@@ -1,8 +1,12 @@
 package tenantd
 
 import (
+	"context"
+	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -21,6 +25,14 @@ const (
 	FlagTokenUserTenant = "token_user_tenant" // a validly signed token whose user is not in its tenant
 	FlagRefreshReuse    = "refresh_reuse"     // an already-used refresh token
 	FlagLoginFailures   = "login_failures"    // repeated login failures
+)
+
+// Actor types of audit events.
+const (
+	ActorUser      = "user"
+	ActorOperator  = "operator"
+	ActorSystem    = "system"
+	ActorAnonymous = "anonymous"
 )
 
 // Event is an audit event to record. The database assigns its sequence
@@ -173,4 +185,70 @@ func IsActionPrefix(prefix string) bool {
 		}
 	}
 	return false
+}
+
+// AuditFilter selects audit events. Empty fields do not filter.
+type AuditFilter struct {
+	// Action is an action of Actions ("login.failed") or a prefix ending
+	// in ".*" ("login.*") of at least one.
+	Action     string
+	ActorID    string
+	TargetType string
+	TargetID   string
+	Flagged    *bool
+	Since      *time.Time // inclusive
+	Until      *time.Time // exclusive
+
+	// Limit is the page size of ListAuditEvents: 0 means DefaultPage.
+	Limit int
+	// Cursor is the next cursor of the previous page of ListAuditEvents.
+	Cursor string
+	// Format is recorded in the audit.exported event of ExportAuditEvents;
+	// it does not filter.
+	Format string
+}
+
+var actionFilter = regexp.MustCompile(`^[a-z_]+(\.[a-z_]+)*(\.\*)?$`)
+
+// Validate checks a filter: EBADREQUEST naming the first bad parameter.
+// The cursor is checked by the store that issued it.
+func (f *AuditFilter) Validate() error {
+	bad := func(format string, args ...any) error { return Errorf(EBADREQUEST, format, args...) }
+	if f.Action != "" && (len(f.Action) > 200 || !actionFilter.MatchString(f.Action)) {
+		return bad(`Parameter "action" must be a dotted action such as login.failed, or a prefix such as login.*.`)
+	}
+	if prefix, ok := strings.CutSuffix(f.Action, "*"); ok && !IsActionPrefix(prefix) ||
+		!ok && f.Action != "" && !IsAction(f.Action) {
+		// An empty page would read as "no such events"; GET /v1/audit-actions lists them.
+		return bad(`Parameter "action" names no audit action; GET /v1/audit-actions lists them.`)
+	}
+	for name, v := range map[string]string{"actor": f.ActorID, "target_type": f.TargetType, "target_id": f.TargetID} {
+		if len(v) > 200 || !printable(v) {
+			return bad("Parameter %q must be at most 200 printable characters.", name)
+		}
+	}
+	if f.Since != nil && f.Until != nil && !f.Since.Before(*f.Until) {
+		return bad(`Parameter "since" must be before "until".`)
+	}
+	if _, err := PageSize(f.Limit); err != nil {
+		return err
+	}
+	return nil // the cursor is opaque: the store that made it checks it
+}
+
+func printable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, unicode.IsControl) < 0
+}
+
+// AuditService reads and records a tenant's audit log. List and Export are
+// for owners and admins (the handler checks; RLS scopes) and are
+// themselves recorded in the same transaction. Record writes an explicit
+// event (a denied or invalid request) in a transaction of its own.
+// Errors: EBADREQUEST for a bad filter or cursor.
+type AuditService interface {
+	// List returns one page, newest first.
+	List(ctx context.Context, s Scope, f AuditFilter) (items []AuditEvent, next string, err error)
+	// Export streams every matching event, oldest first (the chain's order).
+	Export(ctx context.Context, s Scope, f AuditFilter, each func(AuditEvent) error) error
+	Record(ctx context.Context, s Scope, e Event) error
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Application error codes. The HTTP layer maps each to one status and one
@@ -86,4 +88,25 @@ func AsError(err error) (*Error, bool) {
 	var e *Error
 	ok := errors.As(err, &e)
 	return e, ok
+}
+
+// MissingID is ENOTFOUND for an id the caller named: it says which kind of
+// id (user, workspace) was not found, so the HTTP layer can check whether
+// it belongs to another tenant.
+type MissingID struct {
+	Kind string
+	ID   uuid.UUID
+}
+
+func (m *MissingID) Error() string { return fmt.Sprintf("tenantd: %s %s not found", m.Kind, m.ID) }
+
+// Unwrap makes a MissingID an ENOTFOUND application error.
+func (m *MissingID) Unwrap() error { return Errorf(ENOTFOUND, "Not found.") }
+
+// Invalid is EINVALID listing fields, or nil when there are none.
+func Invalid(fields ...FieldError) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	return &Error{Code: EINVALID, Message: "The request is invalid.", Fields: fields}
 }

@@ -63,53 +63,6 @@ const (
 	TenantSuspended = "suspended"
 )
 
-// User is an account inside exactly one tenant. The same email in two
-// tenants is two unrelated users.
-type User struct {
-	ID        uuid.UUID `json:"id"`
-	TenantID  uuid.UUID `json:"-"`
-	Email     string    `json:"email"`
-	Role      string    `json:"role"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
-
-// User statuses. Deactivated users keep their audit history and do not count
-// toward max_users.
-const (
-	UserActive      = "active"
-	UserInvited     = "invited"
-	UserDisabled    = "disabled"
-	UserDeactivated = "deactivated"
-)
-
-// Workspace groups a tenant's work by client, project or team.
-type Workspace struct {
-	ID          uuid.UUID `json:"id"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-}
-
-// Member is a user's role in one workspace.
-type Member struct {
-	WorkspaceID uuid.UUID `json:"workspace_id"`
-	UserID      uuid.UUID `json:"user_id"`
-	Email       string    `json:"email"`
-	Role        string    `json:"role"`
-	CreatedAt   time.Time `json:"created_at"`
-}
-
-// Actor types of audit events.
-const (
-	ActorUser      = "user"
-	ActorOperator  = "operator"
-	ActorSystem    = "system"
-	ActorAnonymous = "anonymous"
-)
-
 // Actor is who did something.
 type Actor struct {
 	Type string `json:"type"`

@@ -138,12 +138,12 @@ func (a *Auditor) Verify(ctx context.Context, slug string, expect ...tenantd.Cha
 	}
 	var tenants []*tenantd.Tenant
 	if slug != "" {
-		t, err := a.DB.TenantBySlug(ctx, slug)
+		t, err := a.DB.Platform().TenantBySlug(ctx, slug)
 		if err != nil {
 			return nil, err
 		}
 		tenants = []*tenantd.Tenant{t}
-	} else if tenants, err = a.DB.ListTenants(ctx); err != nil {
+	} else if tenants, err = a.DB.Platform().ListTenants(ctx); err != nil {
 		return nil, err
 	}
 	out := make([]postgres.VerifyResult, 0, len(tenants))
@@ -189,7 +189,7 @@ func (a *Auditor) Checkpoint(ctx context.Context) ([]Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	tenants, err := a.DB.ListTenants(ctx)
+	tenants, err := a.DB.Platform().ListTenants(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -57,7 +57,7 @@ func (f *fixture) newTenant(t *testing.T, writes int) uuid.UUID {
 	t.Helper()
 	ctx := context.Background()
 	slug := fmt.Sprintf("c%d-%s", tenantCounter.Add(1), uuid.NewString()[:8])
-	tn, _, err := f.env.DB.CreateTenant(ctx, tenantd.NewTenant{Slug: slug, Name: "Tenant " + slug, Plan: "pro",
+	tn, _, err := f.env.DB.Platform().CreateTenant(ctx, tenantd.NewTenant{Slug: slug, Name: "Tenant " + slug, Plan: "pro",
 		OwnerEmail: "owner@" + slug + ".example", OwnerPasswordHash: "not-a-real-hash"}, tenantd.RequestInfo{ID: "test"})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func (f *fixture) newTenant(t *testing.T, writes int) uuid.UUID {
 func (f *fixture) write(t *testing.T, tenant uuid.UUID, n int) {
 	t.Helper()
 	for i := range n {
-		err := f.env.DB.RecordEvent(context.Background(), postgres.SystemScope(tenant, tenantd.RequestInfo{ID: "test"}),
+		err := f.env.DB.Audit().Record(context.Background(), tenantd.SystemScope(tenant, tenantd.RequestInfo{ID: "test"}),
 			tenantd.Event{Action: "test.written", TargetType: "thing", TargetID: fmt.Sprint(i)})
 		if err != nil {
 			t.Fatal(err)

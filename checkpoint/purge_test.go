@@ -70,8 +70,8 @@ func TestPurgeKeepsTheChainVerifiable(t *testing.T) {
 	if !r.OK || r.Origin.Seq != 7 || r.Events != r.HeadSeq-7 {
 		t.Fatalf("verify after the purge: %+v", r)
 	}
-	items, _, err := f.env.DB.ListAuditEvents(ctx, postgres.SystemScope(tenant, tenantd.RequestInfo{ID: "t"}),
-		postgres.AuditFilter{Action: "audit.purged"})
+	items, _, err := f.env.DB.Audit().List(ctx, tenantd.SystemScope(tenant, tenantd.RequestInfo{ID: "t"}),
+		tenantd.AuditFilter{Action: "audit.purged"})
 	if err != nil || len(items) != 1 || items[0].Changes["events"] != float64(7) || items[0].Changes["through_seq"] != float64(7) {
 		t.Fatalf("audit.purged events: %+v, %v", items, err)
 	}

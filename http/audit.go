@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/tenantd/tenantd"
-	"github.com/tenantd/tenantd/postgres"
 )
 
 // auditRoutes are the audit log's routes. The queries are in
@@ -68,7 +67,7 @@ func (s *Server) listAuditEvents(w http.ResponseWriter, r *http.Request, c *call
 		return err
 	}
 	f.Cursor = q["cursor"]
-	items, next, err := s.db.ListAuditEvents(r.Context(), c.scope, f)
+	items, next, err := s.audit.List(r.Context(), c.scope, f)
 	if err != nil {
 		return err
 	}
@@ -124,7 +123,7 @@ func (s *Server) exportAuditEvents(w http.ResponseWriter, r *http.Request, c *ca
 		return enc.begin()
 	}
 	sent := 0
-	err = s.db.ExportAuditEvents(r.Context(), c.scope, f, func(e tenantd.AuditEvent) error {
+	err = s.audit.Export(r.Context(), c.scope, f, func(e tenantd.AuditEvent) error {
 		if !started {
 			if err := start(); err != nil {
 				return err
@@ -259,11 +258,11 @@ func (s *Server) securityEvents(w http.ResponseWriter, r *http.Request, c *opera
 	if err != nil {
 		return err
 	}
-	flagged, nextFlagged, err := s.db.FlaggedEvents(r.Context(), q["flagged_cursor"], limit)
+	flagged, nextFlagged, err := s.platform.FlaggedEvents(r.Context(), q["flagged_cursor"], limit)
 	if err != nil {
 		return err
 	}
-	unattributed, nextUnattributed, err := s.db.UnattributedSecurityEvents(r.Context(), q["unattributed_cursor"], limit)
+	unattributed, nextUnattributed, err := s.platform.UnattributedSecurityEvents(r.Context(), q["unattributed_cursor"], limit)
 	if err != nil {
 		return err
 	}
@@ -315,8 +314,8 @@ func auditQuery(r *http.Request, allowed []string) (map[string]string, error) {
 }
 
 // auditFilter reads the filter parameters; postgres validates the rest.
-func auditFilter(q map[string]string) (postgres.AuditFilter, error) {
-	f := postgres.AuditFilter{Action: q["action"], ActorID: q["actor"], TargetType: q["target_type"], TargetID: q["target_id"]}
+func auditFilter(q map[string]string) (tenantd.AuditFilter, error) {
+	f := tenantd.AuditFilter{Action: q["action"], ActorID: q["actor"], TargetType: q["target_type"], TargetID: q["target_id"]}
 	switch q["flagged"] {
 	case "":
 	case "true", "false":
@@ -344,7 +343,7 @@ func auditLimit(q map[string]string) (int, error) {
 	if !ok {
 		return 0, nil
 	}
-	return parseLimit(v)
+	return tenantd.ParseLimit(v)
 }
 
 func nullString(s string) *string {

@@ -436,7 +436,7 @@ func TestRevocationWinsAtOnceAcrossInstances(t *testing.T) {
 	t.Parallel()
 	a := newApp(t)
 	acme := a.newTenant("pro")
-	other := httptest.NewServer(api.NewServer(api.Deps{DB: a.env.DB, Keys: a.ring.Keys,
+	other := httptest.NewServer(api.NewServer(api.Deps{Stores: a.env.DB.Stores(), Keys: a.ring.Keys,
 		Logger: slog.New(slog.DiscardHandler)}, api.Config{}).Handler())
 	defer other.Close()
 	get := func(base string) int {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/tenantd/tenantd"
 	"github.com/tenantd/tenantd/auth"
-	"github.com/tenantd/tenantd/postgres"
 	"github.com/tenantd/tenantd/ratelimit"
 )
 
@@ -68,14 +67,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		s.loginThrottled(ctx, slug, email, req)
 		return &tenantd.Error{Code: tenantd.ERATELIMIT, Message: "Too many failed logins; try again later.", RetryAfter: decision.RetryAfter}
 	}
-	tenant, err := s.db.TenantBySlug(ctx, slug)
+	tenant, err := s.platform.TenantBySlug(ctx, slug)
 	if err != nil && tenantd.ErrorCode(err) != tenantd.ENOTFOUND {
 		return err
 	}
 
-	var user *postgres.LoginUser
+	var user *tenantd.LoginUser
 	if tenant != nil {
-		if user, err = s.db.UserForLogin(ctx, tenant.ID, email, req); err != nil {
+		if user, err = s.identity.UserForLogin(ctx, tenant.ID, email, req); err != nil {
 			return err
 		}
 	}
@@ -109,7 +108,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	refresh := auth.NewSecret()
-	sid, err := s.db.CreateSession(ctx, tenant.ID, user.ID, auth.HashSecret(refresh), s.now().Add(s.cfg.RefreshTTL), req)
+	sid, err := s.identity.CreateSession(ctx, tenant.ID, user.ID, auth.HashSecret(refresh), s.now().Add(s.cfg.RefreshTTL), req)
 	if err != nil {
 		return err
 	}
@@ -124,7 +123,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) loginFailed(ctx context.Context, tenant *tenantd.Tenant, email string, req tenantd.RequestInfo, reason string, failures int) {
 	ctx = context.WithoutCancel(ctx)
 	if tenant == nil {
-		if err := s.db.RecordSecurityEvent(ctx, tenantd.ActionLoginFailed, reason, req); err != nil {
+		if err := s.identity.RecordSecurityEvent(ctx, tenantd.ActionLoginFailed, reason, req); err != nil {
 			logger(ctx).Error("record security event", "err", err)
 		}
 		return
@@ -135,7 +134,7 @@ func (s *Server) loginFailed(ctx context.Context, tenant *tenantd.Tenant, email 
 	if failures >= loginFailuresFlagged {
 		e.FlagReason = tenantd.FlagLoginFailures
 	}
-	s.record(ctx, postgres.AnonymousScope(tenant.ID, req), e)
+	s.record(ctx, tenantd.AnonymousScope(tenant.ID, req), e)
 }
 
 // loginThrottled records a throttled login attempt, flagged: the first of
@@ -151,13 +150,13 @@ func (s *Server) loginThrottled(ctx context.Context, slug, email string, req ten
 		s.metrics.flagged.WithLabelValues(e.FlagReason).Inc()
 		return
 	}
-	tenant, err := s.db.TenantBySlug(ctx, slug)
+	tenant, err := s.platform.TenantBySlug(ctx, slug)
 	if err != nil {
 		s.recordSecurityRefusal(ctx, e.Action, "throttled", req)
 		return
 	}
 	s.repeats.attribute(k, tenant.ID)
-	s.record(ctx, postgres.AnonymousScope(tenant.ID, req), e)
+	s.record(ctx, tenantd.AnonymousScope(tenant.ID, req), e)
 }
 
 // loginFailuresFlagged is the attempt, in a row from one client on one
@@ -267,7 +266,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		return invalid
 	}
 	next := auth.NewSecret()
-	res, err := s.db.RotateRefresh(ctx, tenant, session, auth.HashSecret(secret), auth.HashSecret(next),
+	res, err := s.identity.RotateRefresh(ctx, tenant, session, auth.HashSecret(secret), auth.HashSecret(next),
 		func(stored []byte) bool { return auth.CheckSecret(secret, stored) }, req)
 	if err != nil {
 		if tenantd.ErrorCode(err) == tenantd.EINTERNAL {
@@ -294,7 +293,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 // token is refused from then on, on every instance (the session guard in
 // every transaction sees the revocation at once).
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := s.db.RevokeSession(r.Context(), c.scope, c.p.SessionID, "logout"); err != nil {
+	if err := s.identity.RevokeSession(r.Context(), c.scope, c.p.SessionID, "logout"); err != nil {
 		return err
 	}
 	s.principals.drop(c.p.SessionID.String())
@@ -318,7 +317,7 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request, c *call) error {
 		Slug string    `json:"slug"`
 		Name string    `json:"name"`
 	}
-	u, t, err := s.db.Me(r.Context(), c.scope)
+	u, t, err := s.identity.Me(r.Context(), c.scope)
 	if err != nil {
 		return err
 	}
@@ -349,7 +348,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.db.Ping(ctx); err != nil {
+	if err := s.health.Ping(ctx); err != nil {
 		return &tenantd.Error{Code: tenantd.EUNAVAILABLE, Message: "Not ready.", RetryAfter: 2 * time.Second, Cause: err}
 	}
 	if s.keys() == nil {

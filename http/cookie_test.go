@@ -9,6 +9,7 @@ import (
 
 	"github.com/tenantd/tenantd/auth"
 	api "github.com/tenantd/tenantd/http"
+	"github.com/tenantd/tenantd/internal/testenv"
 )
 
 // The console's session cookie: HttpOnly, SameSite=Lax, bound to one
@@ -114,7 +115,7 @@ func TestCSRFTokenIsBoundToTheSession(t *testing.T) {
 // (Config.SecureCookies) forces Secure whatever the request says.
 func TestSecureCookiesBehindATLSProxy(t *testing.T) {
 	t.Parallel()
-	forced := func(_ *api.Deps, c *api.Config) { c.SecureCookies = true }
+	forced := func(_ *testenv.Env, _ *api.Deps, c *api.Config) { c.SecureCookies = true }
 	cases := []struct {
 		name    string
 		opts    []option

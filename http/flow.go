@@ -16,7 +16,6 @@ import (
 
 	"github.com/tenantd/tenantd"
 	"github.com/tenantd/tenantd/auth"
-	"github.com/tenantd/tenantd/postgres"
 	"github.com/tenantd/tenantd/ratelimit"
 )
 
@@ -44,7 +43,7 @@ const requestTimeout = 10 * time.Second
 // its transactions run with.
 type call struct {
 	p     *tenantd.Principal
-	scope postgres.Scope
+	scope tenantd.Scope
 	req   tenantd.RequestInfo
 }
 
@@ -123,7 +122,7 @@ func (s *Server) validateMembership(ctx context.Context, tenant, user, session u
 	if p, ok := s.principals.get(key); ok && p.TenantID == tenant && p.UserID == user {
 		return p, nil
 	}
-	st, err := s.db.LoadPrincipal(ctx, tenant, user, session, req)
+	st, err := s.identity.LoadPrincipal(ctx, tenant, user, session, req)
 	if err != nil {
 		return nil, err
 	}
@@ -233,8 +232,8 @@ func checkCSRF(tokens *auth.CSRFTokens, r *http.Request, session uuid.UUID) erro
 }
 
 // 5. scopeFor is the tenant context of the request's transactions.
-func scopeFor(p *tenantd.Principal, req tenantd.RequestInfo) postgres.Scope {
-	return postgres.ScopeFor(p, req)
+func scopeFor(p *tenantd.Principal, req tenantd.RequestInfo) tenantd.Scope {
+	return tenantd.ScopeFor(p, req)
 }
 
 // serveTenant runs the whole flow for a tenant route.
@@ -284,7 +283,7 @@ func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, rt Route) {
 		return
 	}
 	err = s.runHandler(w, r, rt, c, body)
-	if errors.Is(err, postgres.ErrStaleScope) && !written(w) {
+	if errors.Is(err, tenantd.ErrStaleScope) && !written(w) {
 		// The database says what we cached is stale (the session was
 		// revoked, the user demoted, a membership changed): nothing ran.
 		// Decide again from the database, and run the handler once more.
@@ -311,7 +310,7 @@ func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, rt Route) {
 			err = s.runHandler(w, r, rt, c, body)
 		}
 	}
-	if errors.Is(err, postgres.ErrStaleScope) {
+	if errors.Is(err, tenantd.ErrStaleScope) {
 		err = &tenantd.Error{Code: tenantd.EUNAVAILABLE, Message: "The caller's access changed during the request; retry.", RetryAfter: time.Second}
 	}
 	if err != nil {
@@ -365,7 +364,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, p *tenantd.Princ
 	throttled := s.refusalBudget(r.Context(), w, tenant, req)
 	if tenant != uuid.Nil {
 		actor := tenantd.Actor{Type: tenantd.ActorUser, ID: user.String()}
-		s.recordRefusal(ctx, postgres.AnonymousScope(tenant, req), tenantd.Event{
+		s.recordRefusal(ctx, tenantd.AnonymousScope(tenant, req), tenantd.Event{
 			Action: tenantd.ActionRequestDenied, Actor: actor, Outcome: tenantd.OutcomeDenied, FlagReason: ae.flag,
 			TargetType: "route", TargetID: r.Method + " " + r.URL.Path,
 			Changes: map[string]any{"reason": ae.reason, "status": problemTypes[ae.code].status},
@@ -413,14 +412,14 @@ func (s *Server) refusalBudget(ctx context.Context, w http.ResponseWriter, tenan
 
 // record stores an event in its own transaction, counting and logging
 // flagged ones. Recording failures are logged, never hidden.
-func (s *Server) record(ctx context.Context, scope postgres.Scope, e tenantd.Event) {
+func (s *Server) record(ctx context.Context, scope tenantd.Scope, e tenantd.Event) {
 	if reason := cmp.Or(e.FlagReason, e.PlatformFlag); reason != "" {
 		s.metrics.flagged.WithLabelValues(reason).Inc()
 		logger(ctx).Warn("flagged event", "action", e.Action, "reason", reason,
 			"tenant_id", scope.TenantID, "target", e.TargetType+":"+e.TargetID)
 	}
 	scope.SessionID = uuid.Nil // a denied request's event is recorded even if its session just ended
-	if err := s.db.RecordEvent(ctx, scope, e); err != nil {
+	if err := s.audit.Record(ctx, scope, e); err != nil {
 		logger(ctx).Error("record audit event", "err", err, "action", e.Action)
 	}
 }
@@ -441,7 +440,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, c *call, err error
 		// learns which (a platform flag).
 		e.Action, e.Outcome = tenantd.ActionRequestDenied, tenantd.OutcomeDenied
 		e.TargetType, e.TargetID = probe.kind, probe.id.String()
-		other, perr := s.db.IDInOtherTenant(ctx, c.scope, probe.kind, probe.id)
+		other, perr := s.platform.IDInOtherTenant(ctx, c.scope, probe.kind, probe.id)
 		if perr != nil {
 			logger(ctx).Error("foreign id lookup", "err", perr)
 		}

@@ -31,7 +31,6 @@ import (
 	"github.com/tenantd/tenantd/internal/pgtest"
 	"github.com/tenantd/tenantd/internal/redistest"
 	"github.com/tenantd/tenantd/internal/testenv"
-	"github.com/tenantd/tenantd/postgres"
 	"github.com/tenantd/tenantd/ratelimit"
 )
 
@@ -65,17 +64,17 @@ var openAPIDoc = sync.OnceValues(func() (*openapi3.T, error) {
 })
 
 // option changes the server a test runs before it starts.
-type option func(*api.Deps, *api.Config)
+type option func(*testenv.Env, *api.Deps, *api.Config)
 
 // behindProxy makes the loopback peer a trusted proxy, so a test sets the
 // client's address with X-Forwarded-For (see from).
-func behindProxy(_ *api.Deps, c *api.Config) {
+func behindProxy(_ *testenv.Env, _ *api.Deps, c *api.Config) {
 	c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 }
 
 // slowBackoff makes a login lockout last an hour, so a test's refused
 // attempts stay refused however slowly the machine runs it.
-func slowBackoff(d *api.Deps, _ *api.Config) {
+func slowBackoff(_ *testenv.Env, d *api.Deps, _ *api.Config) {
 	p := ratelimit.DefaultLoginPolicy()
 	p.Pair.BaseDelay, p.Client.BaseDelay, p.Device.BaseDelay = time.Hour, time.Hour, time.Hour
 	d.Throttle.WithPolicy(p)
@@ -83,7 +82,7 @@ func slowBackoff(d *api.Deps, _ *api.Config) {
 
 // manyRefusals lifts the budget of refused requests, for tests that are
 // refused on purpose many times a minute.
-func manyRefusals(_ *api.Deps, c *api.Config) {
+func manyRefusals(_ *testenv.Env, _ *api.Deps, c *api.Config) {
 	c.RefusalLimit = ratelimit.Policy{Rate: 100_000, Period: time.Minute}
 }
 
@@ -101,14 +100,14 @@ func newApp(t testing.TB, opts ...option) *app {
 		t.Fatal(err)
 	}
 	deps := api.Deps{
-		DB: env.DB, Keys: ring.Keys,
+		Stores: env.DB.Stores(), Keys: ring.Keys,
 		Limiter:  ratelimit.New(rdb, prefix+"rl:"),
 		Throttle: ratelimit.NewLoginThrottle(rdb, prefix+"login:"),
 		Logger:   slog.New(slog.DiscardHandler),
 	}
 	var cfg api.Config
 	for _, o := range opts {
-		o(&deps, &cfg)
+		o(env, &deps, &cfg)
 	}
 	srv := api.NewServer(deps, cfg)
 	t.Cleanup(srv.Close) // after the test server closed, before the database does
@@ -169,7 +168,7 @@ func (a *app) newTenantSlug(slug, plan, email string) *tenant {
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	tn, owner, err := a.env.DB.CreateTenant(context.Background(), tenantd.NewTenant{
+	tn, owner, err := a.env.DB.Platform().CreateTenant(context.Background(), tenantd.NewTenant{
 		Slug: slug, Name: "Tenant " + slug, Plan: plan, OwnerEmail: email, OwnerPasswordHash: hash,
 	}, tenantd.RequestInfo{ID: "test"})
 	if err != nil {
@@ -382,4 +381,4 @@ func (a *app) sql(q string, args ...any) {
 	}
 }
 
-var _ = postgres.Scope{}
+var _ = tenantd.Scope{}

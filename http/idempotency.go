@@ -13,7 +13,6 @@ import (
 	"net/http"
 
 	"github.com/tenantd/tenantd"
-	"github.com/tenantd/tenantd/postgres"
 )
 
 // Idempotency keys on POSTs that create (the Idempotency-Key header, as
@@ -55,7 +54,7 @@ func (s *Server) idempotent(h func(http.ResponseWriter, *http.Request, *call) er
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		hash := sha256.Sum256(append([]byte(r.Method+" "+r.URL.RequestURI()+"\n"), body...))
 		id := sha256.Sum256([]byte(key))
-		stored, err := s.db.ClaimIdempotencyKey(r.Context(), c.scope, id, r.Method, r.URL.Path, hash)
+		stored, err := s.idempotency.Claim(r.Context(), c.scope, id, r.Method, r.URL.Path, hash)
 		if err != nil {
 			return err
 		}
@@ -77,7 +76,7 @@ func (s *Server) idempotent(h func(http.ResponseWriter, *http.Request, *call) er
 		err = h(rec, r, c)
 		ctx := context.WithoutCancel(r.Context())
 		if err != nil || rec.status/100 != 2 {
-			if rerr := s.db.ReleaseIdempotencyKey(ctx, c.scope, id); rerr != nil {
+			if rerr := s.idempotency.Release(ctx, c.scope, id); rerr != nil {
 				logger(ctx).Error("release idempotency key", "err", rerr)
 			}
 			return err
@@ -86,13 +85,13 @@ func (s *Server) idempotent(h func(http.ResponseWriter, *http.Request, *call) er
 		if err != nil {
 			return err
 		}
-		resp := postgres.IdempotentResponse{Status: rec.status, Headers: map[string]string{}, Body: sealed}
+		resp := tenantd.IdempotentResponse{Status: rec.status, Headers: map[string]string{}, Body: sealed}
 		for _, k := range replayedHeaders {
 			if v := w.Header().Get(k); v != "" {
 				resp.Headers[k] = v
 			}
 		}
-		if err := s.db.FinishIdempotencyKey(ctx, c.scope, id, resp); err != nil {
+		if err := s.idempotency.Finish(ctx, c.scope, id, resp); err != nil {
 			// The response stands; a retry within the takeover window gets
 			// 409, after it the request runs again.
 			logger(ctx).Error("store idempotent response", "err", err)

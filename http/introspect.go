@@ -43,7 +43,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request, c *call) err
 		writeJSON(w, http.StatusOK, inactive)
 		return nil
 	}
-	st, err := s.db.LoadPrincipal(r.Context(), tenant, user, session, c.req)
+	st, err := s.identity.LoadPrincipal(r.Context(), tenant, user, session, c.req)
 	if err != nil {
 		return err
 	}

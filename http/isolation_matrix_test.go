@@ -286,7 +286,7 @@ func (a *app) issuer(now func() time.Time) *auth.Issuer {
 // access token, so a case that revokes a session (logout) spoils no other.
 func (a *app) freshToken(tn *tenant) string {
 	a.t.Helper()
-	sid, err := a.env.DB.CreateSession(context.Background(), tn.ID, tn.OwnerID, []byte("not-a-refresh-hash"),
+	sid, err := a.env.DB.Identity().CreateSession(context.Background(), tn.ID, tn.OwnerID, []byte("not-a-refresh-hash"),
 		time.Now().Add(time.Hour), tenantd.RequestInfo{ID: "test"})
 	if err != nil {
 		a.t.Fatal(err)
@@ -313,7 +313,7 @@ func (a *app) operatorToken() string {
 // an hour ago.
 func (a *app) expiredToken(tn *tenant) string {
 	a.t.Helper()
-	sid, err := a.env.DB.CreateSession(context.Background(), tn.ID, tn.OwnerID, []byte("x"), time.Now().Add(time.Hour), tenantd.RequestInfo{ID: "test"})
+	sid, err := a.env.DB.Identity().CreateSession(context.Background(), tn.ID, tn.OwnerID, []byte("x"), time.Now().Add(time.Hour), tenantd.RequestInfo{ID: "test"})
 	if err != nil {
 		a.t.Fatal(err)
 	}

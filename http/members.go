@@ -26,7 +26,7 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	items, next, err := s.db.ListMembers(r.Context(), c.scope, ws, page)
+	items, next, err := s.workspaces.ListMembers(r.Context(), c.scope, ws, page)
 	if err != nil {
 		return named(err)
 	}
@@ -48,9 +48,9 @@ func (s *Server) putMember(w http.ResponseWriter, r *http.Request, c *call) erro
 		return err
 	}
 	if !tenantd.ValidWorkspaceRole(in.Role) {
-		return invalid(tenantd.FieldError{Pointer: "/role", Detail: "must be one of manager, editor, viewer"})
+		return tenantd.Invalid(tenantd.FieldError{Pointer: "/role", Detail: "must be one of manager, editor, viewer"})
 	}
-	m, created, err := s.db.PutMember(r.Context(), c.scope, ws, user, in.Role)
+	m, created, err := s.workspaces.PutMember(r.Context(), c.scope, ws, user, in.Role)
 	if err != nil {
 		return named(err)
 	}
@@ -68,7 +68,7 @@ func (s *Server) deleteMember(w http.ResponseWriter, r *http.Request, c *call) e
 	if err != nil {
 		return err
 	}
-	if err := s.db.DeleteMember(r.Context(), c.scope, ws, user); err != nil {
+	if err := s.workspaces.DeleteMember(r.Context(), c.scope, ws, user); err != nil {
 		return named(err)
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -29,7 +29,7 @@ func TestMetricsNotPublic(t *testing.T) {
 	}
 
 	// With TENANTD_METRICS_ADDR: not on the API at all, on the metrics handler to anyone.
-	sep := api.NewServer(api.Deps{DB: a.env.DB, Keys: a.ring.Keys}, api.Config{SeparateMetrics: true})
+	sep := api.NewServer(api.Deps{Stores: a.env.DB.Stores(), Keys: a.ring.Keys}, api.Config{SeparateMetrics: true})
 	apiSrv := httptest.NewServer(sep.Handler())
 	defer apiSrv.Close()
 	metricsSrv := httptest.NewServer(sep.MetricsHandler())

@@ -33,7 +33,7 @@ func (s *Server) serveOperator(w http.ResponseWriter, r *http.Request, rt Route)
 			err = unauthorized("not an operator token")
 		default:
 			c := &operatorCall{operatorID: claims.UserID(), req: req}
-			s.db.RecordSecurityEvent(context.WithoutCancel(r.Context()), "operator."+rt.Method+" "+rt.Pattern,
+			s.identity.RecordSecurityEvent(context.WithoutCancel(r.Context()), "operator."+rt.Method+" "+rt.Pattern,
 				"operator "+c.operatorID.String(), req)
 			_, herr := query(r)
 			if herr == nil {

@@ -24,7 +24,7 @@ import (
 // user's roles and memberships as they are now.
 func (a *app) orgToken(tenantID, userID uuid.UUID) string {
 	a.t.Helper()
-	sid, err := a.env.DB.CreateSession(context.Background(), tenantID, userID, []byte("not-a-refresh-hash"),
+	sid, err := a.env.DB.Identity().CreateSession(context.Background(), tenantID, userID, []byte("not-a-refresh-hash"),
 		time.Now().Add(time.Hour), tenantd.RequestInfo{ID: "test"})
 	if err != nil {
 		a.t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tenantd/tenantd"
-	"github.com/tenantd/tenantd/postgres"
 )
 
 // A flood of refused requests (throttled logins, tokens that do not verify,
@@ -142,7 +141,7 @@ func (s *Server) writeRepeated(k repeatKind, rep *repeated) {
 	if rep.tenant == uuid.Nil {
 		reason := fmt.Sprintf("%s; repeated %d more times from %s to %s", rep.event.Changes["reason"], rep.count,
 			rep.first.UTC().Format(time.RFC3339), rep.last.UTC().Format(time.RFC3339))
-		if err := s.db.RecordSecurityEvent(ctx, k.action, reason, req); err != nil {
+		if err := s.identity.RecordSecurityEvent(ctx, k.action, reason, req); err != nil {
 			s.log.Error("record repeated security event", "err", err, "action", k.action)
 		}
 		return
@@ -154,7 +153,7 @@ func (s *Server) writeRepeated(k repeatKind, rep *repeated) {
 		s.log.Warn("flagged events repeated", "action", e.Action, "reason", e.FlagReason,
 			"tenant_id", rep.tenant, "count", rep.count)
 	}
-	if err := s.db.RecordEvent(ctx, postgres.AnonymousScope(rep.tenant, req), e); err != nil {
+	if err := s.audit.Record(ctx, tenantd.AnonymousScope(rep.tenant, req), e); err != nil {
 		s.log.Error("record repeated audit event", "err", err, "action", e.Action)
 	}
 }
@@ -162,7 +161,7 @@ func (s *Server) writeRepeated(k repeatKind, rep *repeated) {
 // recordRefusal records a refused request's event in the tenant's log, or
 // counts it when the same refusal was recorded in this window (repeats).
 // what is the route's pattern, or what else tells refusals apart.
-func (s *Server) recordRefusal(ctx context.Context, scope postgres.Scope, e tenantd.Event, reason, what string) {
+func (s *Server) recordRefusal(ctx context.Context, scope tenantd.Scope, e tenantd.Event, reason, what string) {
 	k := repeatKind{tenant: scope.TenantID, action: e.Action, flag: e.FlagReason, reason: reason,
 		actor: e.Actor.Type + ":" + e.Actor.ID, what: what}
 	if s.repeats.seen(k, e, scope.Request) {
@@ -182,7 +181,7 @@ func (s *Server) recordSecurityRefusal(ctx context.Context, action, reason strin
 	if s.repeats.seen(repeatKind{action: action, what: req.IP}, e, req) {
 		return
 	}
-	if err := s.db.RecordSecurityEvent(ctx, action, reason, req); err != nil {
+	if err := s.identity.RecordSecurityEvent(ctx, action, reason, req); err != nil {
 		logger(ctx).Error("record security event", "err", err)
 	}
 }

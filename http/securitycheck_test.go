@@ -8,15 +8,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	api "github.com/tenantd/tenantd/http"
+	"github.com/tenantd/tenantd/internal/testenv"
 	"github.com/tenantd/tenantd/securitycheck"
 )
 
 // withSecurityChecks gives the server the regular security checks; the
 // test runs them (RunOnce) when it wants a verdict.
 func withSecurityChecks(chk **securitycheck.Checker) option {
-	return func(d *api.Deps, _ *api.Config) {
+	return func(env *testenv.Env, d *api.Deps, _ *api.Config) {
 		d.Registry = prometheus.NewRegistry()
-		*chk = securitycheck.New(d.DB, securitycheck.Options{Registry: d.Registry, Logger: slog.New(slog.DiscardHandler)})
+		*chk = securitycheck.New(env.DB, securitycheck.Options{Registry: d.Registry, Logger: slog.New(slog.DiscardHandler)})
 		d.SecurityChecks = *chk
 	}
 }

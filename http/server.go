@@ -18,7 +18,6 @@ import (
 
 	"github.com/tenantd/tenantd"
 	"github.com/tenantd/tenantd/auth"
-	"github.com/tenantd/tenantd/postgres"
 	"github.com/tenantd/tenantd/ratelimit"
 	"github.com/tenantd/tenantd/securitycheck"
 )
@@ -55,7 +54,14 @@ type Config struct {
 
 // Server is the HTTP API.
 type Server struct {
-	db             *postgres.DB
+	users          tenantd.UserService
+	workspaces     tenantd.WorkspaceService
+	audit          tenantd.AuditService
+	org            tenantd.OrganisationService
+	identity       tenantd.IdentityService
+	idempotency    tenantd.IdempotencyService
+	platform       tenantd.PlatformService
+	health         interface{ Ping(context.Context) error }
 	keys           func() *auth.KeySet
 	issuer         *auth.Issuer
 	verifier       *auth.CachingVerifier
@@ -81,7 +87,7 @@ type Server struct {
 // not at all). Devices and CSRF nil sign device cookies and CSRF tokens
 // with a random key, which only this process accepts.
 type Deps struct {
-	DB       *postgres.DB
+	Stores   tenantd.Stores
 	Keys     func() *auth.KeySet
 	Limiter  *ratelimit.Limiter
 	Throttle *ratelimit.LoginThrottle
@@ -140,7 +146,9 @@ func NewServer(d Deps, cfg Config) *Server {
 		d.CSRF, _ = auth.NewCSRFTokens(key)
 	}
 	s := &Server{
-		db: d.DB, keys: d.Keys, limiter: d.Limiter, throttle: d.Throttle, devices: d.Devices, csrf: d.CSRF,
+		users: d.Stores.Users, workspaces: d.Stores.Workspaces, audit: d.Stores.Audit, org: d.Stores.Organisation,
+		identity: d.Stores.Identity, idempotency: d.Stores.Idempotency, platform: d.Stores.Platform, health: d.Stores.Health,
+		keys: d.Keys, limiter: d.Limiter, throttle: d.Throttle, devices: d.Devices, csrf: d.CSRF,
 		checks: d.SecurityChecks, log: d.Logger, cfg: cfg, now: time.Now,
 		principals: newPrincipalCache(100_000, principalTTL),
 		metrics:    newMetrics(d.Registry),

@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/tenantd/tenantd/postgres"
+	"github.com/tenantd/tenantd"
 )
 
 // counter is one limit's usage; a null limit means unlimited.
@@ -22,7 +22,7 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := requireTenantAdmin(c.p); err != nil {
 		return err
 	}
-	u, err := s.db.Usage(r.Context(), c.scope)
+	u, err := s.org.Usage(r.Context(), c.scope)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func (s *Server) accessReview(w http.ResponseWriter, r *http.Request, c *call) e
 	if err != nil {
 		return err
 	}
-	users, err := s.db.AccessReview(r.Context(), c.scope, format)
+	users, err := s.org.AccessReview(r.Context(), c.scope, format)
 	if err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func (s *Server) accessReview(w http.ResponseWriter, r *http.Request, c *call) e
 // with empty workspace columns for a user who reaches none). Tenants name
 // their own workspaces and reviewers open the report in a spreadsheet:
 // csvCell (audit.go) defuses formulas.
-func writeReviewCSV(w http.ResponseWriter, users []postgres.ReviewedUser, now time.Time) {
+func writeReviewCSV(w http.ResponseWriter, users []tenantd.ReviewedUser, now time.Time) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="access-review-`+now.Format("2006-01-02")+`.csv"`)
 	w.Header().Set("Cache-Control", "no-store")

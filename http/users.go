@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/tenantd/tenantd"
 	"github.com/tenantd/tenantd/auth"
-	"github.com/tenantd/tenantd/postgres"
 )
 
 // organisationRoutes are the users, workspaces and roles routes.
@@ -59,7 +57,7 @@ func requireTenantAdmin(p *tenantd.Principal) error {
 // named turns the storage's "this id was not found" into the flow's
 // notFound, which flags an id that belongs to another tenant.
 func named(err error) error {
-	var m *postgres.MissingID
+	var m *tenantd.MissingID
 	if errors.As(err, &m) {
 		return notFound(m.Kind, m.ID)
 	}
@@ -67,26 +65,16 @@ func named(err error) error {
 }
 
 // listPage reads the keyset pagination parameters limit and cursor.
-func listPage(r *http.Request) (postgres.Page, error) {
+func listPage(r *http.Request) (tenantd.Page, error) {
 	q, err := query(r)
 	if err != nil {
-		return postgres.Page{}, err
+		return tenantd.Page{}, err
 	}
-	p := postgres.Page{Cursor: q.Get("cursor")}
+	p := tenantd.Page{Cursor: q.Get("cursor")}
 	if v, ok := q["limit"]; ok {
-		p.Limit, err = parseLimit(v[0])
+		p.Limit, err = tenantd.ParseLimit(v[0])
 	}
 	return p, err
-}
-
-// parseLimit reads a page size: an integer from 1 to postgres.MaxPage, else
-// a 400.
-func parseLimit(v string) (int, error) {
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > postgres.MaxPage {
-		return 0, tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "limit" must be an integer from 1 to %d.`, postgres.MaxPage)
-	}
-	return n, nil
 }
 
 // itemsPage is one page of a list: next_cursor is null after the last.
@@ -106,10 +94,6 @@ func pageOf[T any](items []T, next string) itemsPage[T] {
 	return p
 }
 
-func invalid(fields ...tenantd.FieldError) error {
-	return &tenantd.Error{Code: tenantd.EINVALID, Message: "The request is invalid.", Fields: fields}
-}
-
 // listUsers: GET /v1/users. Owners and admins.
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := requireTenantAdmin(c.p); err != nil {
@@ -119,18 +103,12 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
-	items, next, err := s.db.ListUsers(r.Context(), c.scope, page)
+	items, next, err := s.users.List(r.Context(), c.scope, page)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, pageOf(items, next))
 	return nil
-}
-
-type newUserRequest struct {
-	Email    string  `json:"email"`
-	Role     string  `json:"role"`
-	Password *string `json:"password"`
 }
 
 // createdUser is a new user and, for an invited one, the invitation token:
@@ -153,26 +131,14 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, c *call) err
 	if err := requireTenantAdmin(c.p); err != nil {
 		return err
 	}
-	var in newUserRequest
+	var in tenantd.NewUser
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	var fields []tenantd.FieldError
-	email, err := tenantd.NormalizeEmail(in.Email)
-	if err != nil {
-		fields = append(fields, tenantd.FieldError{Pointer: "/email", Detail: err.Error()})
+	if err := in.Validate(auth.ValidatePassword); err != nil {
+		return err
 	}
-	if !tenantd.ValidTenantRole(in.Role) {
-		fields = append(fields, tenantd.FieldError{Pointer: "/role", Detail: "must be one of owner, admin, member"})
-	}
-	if in.Password != nil {
-		if err := auth.ValidatePassword(*in.Password); err != nil {
-			fields = append(fields, tenantd.FieldError{Pointer: "/password", Detail: err.Error()})
-		}
-	}
-	if len(fields) > 0 {
-		return invalid(fields...)
-	}
+	email := in.Email
 	if in.Role == tenantd.RoleOwner && c.p.Role != tenantd.RoleOwner {
 		return tenantd.Errorf(tenantd.EFORBIDDEN, "Only an owner may add an owner.")
 	}
@@ -182,16 +148,16 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, c *call) err
 		if err != nil {
 			return err
 		}
-		u, err := s.db.CreateUser(r.Context(), c.scope, email, in.Role, hash)
+		u, err := s.users.Create(r.Context(), c.scope, email, in.Role, hash)
 		if err != nil {
 			return err
 		}
 		out.User = *u
 	} else {
 		secret := auth.NewSecret()
-		inv := postgres.Invitation{ID: uuid.New(), TokenHash: auth.HashSecret(secret),
+		inv := tenantd.Invitation{ID: uuid.New(), TokenHash: auth.HashSecret(secret),
 			ExpiresAt: s.now().Add(invitationTTL).UTC().Truncate(time.Second)}
-		u, err := s.db.InviteUser(r.Context(), c.scope, email, in.Role, inv)
+		u, err := s.users.Invite(r.Context(), c.scope, email, in.Role, inv)
 		if err != nil {
 			return err
 		}
@@ -209,7 +175,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, c *call) error 
 	if err != nil {
 		return err
 	}
-	u, err := s.db.GetUser(r.Context(), c.scope, id)
+	u, err := s.users.Get(r.Context(), c.scope, id)
 	if err != nil {
 		return named(err)
 	}
@@ -242,7 +208,7 @@ func mayManageUser(p *tenantd.Principal, newRole *string) func(tenantd.User) err
 // owners and admins: 404 for an id that is not the tenant's (so that
 // another tenant's id is flagged), 403 otherwise.
 func (s *Server) memberAskingForUser(ctx context.Context, c *call, id uuid.UUID) error {
-	if _, err := s.db.GetUser(ctx, c.scope, id); err != nil {
+	if _, err := s.users.Get(ctx, c.scope, id); err != nil {
 		return named(err)
 	}
 	return errNotTenantAdmin()
@@ -267,14 +233,14 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request, c *call) erro
 		return err
 	}
 	if in.Role != nil && !tenantd.ValidTenantRole(*in.Role) {
-		return invalid(tenantd.FieldError{Pointer: "/role", Detail: "must be one of owner, admin, member"})
+		return tenantd.Invalid(tenantd.FieldError{Pointer: "/role", Detail: "must be one of owner, admin, member"})
 	}
 	versions, err := ifMatch(r)
 	if err != nil {
 		return err
 	}
-	u, sessions, err := s.db.UpdateUser(r.Context(), c.scope, id,
-		postgres.UserPatch{Role: in.Role, Disabled: in.Disabled, IfMatch: versions}, mayManageUser(c.p, in.Role))
+	u, sessions, err := s.users.Update(r.Context(), c.scope, id,
+		tenantd.UserPatch{Role: in.Role, Disabled: in.Disabled, IfMatch: versions}, mayManageUser(c.p, in.Role))
 	if err != nil {
 		return named(err)
 	}
@@ -296,7 +262,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, c *call) err
 	if !c.p.IsTenantAdmin() {
 		return s.memberAskingForUser(r.Context(), c, id)
 	}
-	sessions, err := s.db.DeactivateUser(r.Context(), c.scope, id, mayManageUser(c.p, nil))
+	sessions, err := s.users.Deactivate(r.Context(), c.scope, id, mayManageUser(c.p, nil))
 	if err != nil {
 		return named(err)
 	}
@@ -341,9 +307,9 @@ func (s *Server) acceptInvite(w http.ResponseWriter, r *http.Request) error {
 		return refused
 	}
 	if err := auth.ValidatePassword(in.Password); err != nil {
-		return invalid(tenantd.FieldError{Pointer: "/password", Detail: err.Error()})
+		return tenantd.Invalid(tenantd.FieldError{Pointer: "/password", Detail: err.Error()})
 	}
-	res, err := s.db.AcceptInvitation(ctx, tenant, invitation,
+	res, err := s.users.AcceptInvitation(ctx, tenant, invitation,
 		func(stored []byte) bool { return auth.CheckSecret(secret, stored) },
 		func() (string, error) { return auth.HashPassword(in.Password) }, req)
 	if err != nil {

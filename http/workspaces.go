@@ -2,14 +2,10 @@ package http
 
 import (
 	"net/http"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/tenantd/tenantd"
-	"github.com/tenantd/tenantd/postgres"
 )
 
 // Workspaces. Owners and admins reach every workspace and alone
@@ -65,41 +61,11 @@ func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request, c *call)
 	if err != nil {
 		return err
 	}
-	items, next, err := s.db.ListWorkspaces(r.Context(), c.scope, page, reachable(c.p))
+	items, next, err := s.workspaces.List(r.Context(), c.scope, page, reachable(c.p))
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, pageOf(items, next))
-	return nil
-}
-
-type workspaceRequest struct {
-	Name        *string `json:"name"`
-	Description *string `json:"description"`
-}
-
-// validate checks a workspace's fields; create requires a name.
-func (in *workspaceRequest) validate(create bool) error {
-	var fields []tenantd.FieldError
-	if in.Name != nil {
-		name := strings.TrimSpace(*in.Name)
-		in.Name = &name
-	}
-	switch {
-	case in.Name == nil && create:
-		fields = append(fields, tenantd.FieldError{Pointer: "/name", Detail: "is required"})
-	case in.Name == nil:
-	case utf8.RuneCountInString(*in.Name) < 1 || utf8.RuneCountInString(*in.Name) > 200:
-		fields = append(fields, tenantd.FieldError{Pointer: "/name", Detail: "must be 1 to 200 characters"})
-	case strings.IndexFunc(*in.Name, unicode.IsControl) >= 0:
-		fields = append(fields, tenantd.FieldError{Pointer: "/name", Detail: "must not contain control characters"})
-	}
-	if in.Description != nil && utf8.RuneCountInString(*in.Description) > 2000 {
-		fields = append(fields, tenantd.FieldError{Pointer: "/description", Detail: "must be at most 2000 characters"})
-	}
-	if len(fields) > 0 {
-		return invalid(fields...)
-	}
 	return nil
 }
 
@@ -110,18 +76,18 @@ func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request, c *call
 	if !c.p.IsTenantAdmin() {
 		return errWorkspaceAdmin()
 	}
-	var in workspaceRequest
+	var in tenantd.WorkspaceInput
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	if err := in.validate(true); err != nil {
+	if err := in.Validate(true); err != nil {
 		return err
 	}
 	desc := ""
 	if in.Description != nil {
 		desc = *in.Description
 	}
-	ws, err := s.db.CreateWorkspace(r.Context(), c.scope, *in.Name, desc)
+	ws, err := s.workspaces.Create(r.Context(), c.scope, *in.Name, desc)
 	if err != nil {
 		return err
 	}
@@ -136,7 +102,7 @@ func (s *Server) getWorkspace(w http.ResponseWriter, r *http.Request, c *call) e
 	if err != nil {
 		return err
 	}
-	ws, err := s.db.GetWorkspace(r.Context(), c.scope, id)
+	ws, err := s.workspaces.Get(r.Context(), c.scope, id)
 	if err != nil {
 		return named(err)
 	}
@@ -155,19 +121,19 @@ func (s *Server) patchWorkspace(w http.ResponseWriter, r *http.Request, c *call)
 	if !c.p.IsTenantAdmin() {
 		return errWorkspaceAdmin()
 	}
-	var in workspaceRequest
+	var in tenantd.WorkspaceInput
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	if err := in.validate(false); err != nil {
+	if err := in.Validate(false); err != nil {
 		return err
 	}
 	versions, err := ifMatch(r)
 	if err != nil {
 		return err
 	}
-	ws, err := s.db.UpdateWorkspace(r.Context(), c.scope, id,
-		postgres.WorkspacePatch{Name: in.Name, Description: in.Description, IfMatch: versions})
+	ws, err := s.workspaces.Update(r.Context(), c.scope, id,
+		tenantd.WorkspacePatch{Name: in.Name, Description: in.Description, IfMatch: versions})
 	if err != nil {
 		return named(err)
 	}
@@ -186,7 +152,7 @@ func (s *Server) deleteWorkspace(w http.ResponseWriter, r *http.Request, c *call
 	if !c.p.IsTenantAdmin() {
 		return errWorkspaceAdmin()
 	}
-	if err := s.db.DeleteWorkspace(r.Context(), c.scope, id); err != nil {
+	if err := s.workspaces.Delete(r.Context(), c.scope, id); err != nil {
 		return named(err)
 	}
 	w.WriteHeader(http.StatusNoContent)

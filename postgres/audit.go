@@ -2,11 +2,8 @@ package postgres
 
 import (
 	"context"
-	"regexp"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -17,61 +14,6 @@ import (
 // the door under the caller's tenant context and, besides RLS, name the
 // tenant in every query. Both are themselves audited, in the same
 // transaction as the read: callers cannot forget it.
-
-// AuditFilter selects audit events. Empty fields do not filter.
-type AuditFilter struct {
-	// Action is an action of tenantd.Actions ("login.failed") or a prefix ending
-	// in ".*" ("login.*") of at least one.
-	Action     string
-	ActorID    string
-	TargetType string
-	TargetID   string
-	Flagged    *bool
-	Since      *time.Time // inclusive
-	Until      *time.Time // exclusive
-
-	// Limit is the page size of ListAuditEvents: 0 means DefaultPage.
-	Limit int
-	// Cursor is the next cursor of the previous page of ListAuditEvents.
-	Cursor string
-	// Format is recorded in the audit.exported event of ExportAuditEvents;
-	// it does not filter.
-	Format string
-}
-
-var actionFilter = regexp.MustCompile(`^[a-z_]+(\.[a-z_]+)*(\.\*)?$`)
-
-// Validate checks a filter: EBADREQUEST naming the first bad parameter.
-func (f *AuditFilter) Validate() error {
-	bad := func(format string, args ...any) error { return tenantd.Errorf(tenantd.EBADREQUEST, format, args...) }
-	if f.Action != "" && (len(f.Action) > 200 || !actionFilter.MatchString(f.Action)) {
-		return bad(`Parameter "action" must be a dotted action such as login.failed, or a prefix such as login.*.`)
-	}
-	if prefix, ok := strings.CutSuffix(f.Action, "*"); ok && !tenantd.IsActionPrefix(prefix) ||
-		!ok && f.Action != "" && !tenantd.IsAction(f.Action) {
-		// An empty page would read as "no such events"; GET /v1/audit-actions lists them.
-		return bad(`Parameter "action" names no audit action; GET /v1/audit-actions lists them.`)
-	}
-	for name, v := range map[string]string{"actor": f.ActorID, "target_type": f.TargetType, "target_id": f.TargetID} {
-		if len(v) > 200 || !printable(v) {
-			return bad("Parameter %q must be at most 200 printable characters.", name)
-		}
-	}
-	if f.Since != nil && f.Until != nil && !f.Since.Before(*f.Until) {
-		return bad(`Parameter "since" must be before "until".`)
-	}
-	if _, err := pageSize(f.Limit); err != nil {
-		return err
-	}
-	if _, err := decodeAuditCursor(f.Cursor); err != nil {
-		return err
-	}
-	return nil
-}
-
-func printable(s string) bool {
-	return utf8.ValidString(s) && strings.IndexFunc(s, unicode.IsControl) < 0
-}
 
 // auditCursor is the position after a page: the seq of its last (oldest)
 // event. It carries no tenant: every query runs under the caller's tenant
@@ -123,7 +65,7 @@ SELECT ` + auditColumns + `
  ORDER BY seq`
 
 // args are $1..$9 of auditWhere.
-func (f *AuditFilter) args(tenant any) []any {
+func auditArgs(f tenantd.AuditFilter, tenant any) []any {
 	opt := func(s string) any {
 		if s == "" {
 			return nil
@@ -150,7 +92,7 @@ func (f *AuditFilter) args(tenant any) []any {
 }
 
 // record is what the audit event of a read says about the filter.
-func (f *AuditFilter) record() map[string]any {
+func auditRecord(f tenantd.AuditFilter) map[string]any {
 	m := map[string]any{}
 	for k, v := range map[string]string{"action": f.Action, "actor": f.ActorID, "target_type": f.TargetType,
 		"target_id": f.TargetID, "format": f.Format} {
@@ -187,24 +129,27 @@ func scanAuditEvent(rows pgx.Rows) (tenantd.AuditEvent, error) {
 // recorded as an audit.queried event in the same transaction: one round
 // trip. For tenant owners and admins (the handler checks; RLS scopes).
 // EBADREQUEST for a bad filter or cursor.
-func (db *DB) ListAuditEvents(ctx context.Context, s Scope, f AuditFilter) (items []tenantd.AuditEvent, next string, err error) {
+func (store *Audit) List(ctx context.Context, s tenantd.Scope, f tenantd.AuditFilter) (items []tenantd.AuditEvent, next string, err error) {
 	if err := f.Validate(); err != nil {
 		return nil, "", err
 	}
-	limit, _ := pageSize(f.Limit) // checked by Validate
-	before, _ := decodeAuditCursor(f.Cursor)
+	limit, _ := tenantd.PageSize(f.Limit) // checked by Validate
+	before, err := decodeAuditCursor(f.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
 	var cursor any
 	if before > 0 {
 		cursor = before
 	}
-	changes := f.record()
+	changes := auditRecord(f)
 	changes["limit"] = limit
 	if before > 0 {
 		changes["before_seq"] = before
 	}
-	err = db.Run(ctx, s, Statement{
+	err = store.db.Run(ctx, s, Statement{
 		SQL:  listAuditEventsSQL,
-		Args: append(f.args(s.TenantID), cursor, limit+1),
+		Args: append(auditArgs(f, s.TenantID), cursor, limit+1),
 		Scan: func(rows pgx.Rows) error {
 			for rows.Next() {
 				e, err := scanAuditEvent(rows)
@@ -234,14 +179,14 @@ func (db *DB) ListAuditEvents(ctx context.Context, s Scope, f AuditFilter) (item
 // the same transaction; one that each or the database cut short is recorded
 // as a failed audit.exported event of its own, with how many events went
 // out. For tenant owners and admins (the handler checks; RLS scopes).
-func (db *DB) ExportAuditEvents(ctx context.Context, s Scope, f AuditFilter, each func(tenantd.AuditEvent) error) error {
+func (store *Audit) Export(ctx context.Context, s tenantd.Scope, f tenantd.AuditFilter, each func(tenantd.AuditEvent) error) error {
 	f.Limit, f.Cursor = 0, ""
 	if err := f.Validate(); err != nil {
 		return err
 	}
 	sent := 0
-	err := db.InTenant(ctx, s, func(tx *Tx) error {
-		rows, err := tx.Query(ctx, exportAuditEventsSQL, f.args(s.TenantID)...)
+	err := store.db.InTenant(ctx, s, func(tx *Tx) error {
+		rows, err := tx.Query(ctx, exportAuditEventsSQL, auditArgs(f, s.TenantID)...)
 		if err != nil {
 			return err
 		}
@@ -260,20 +205,20 @@ func (db *DB) ExportAuditEvents(ctx context.Context, s Scope, f AuditFilter, eac
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		changes := f.record()
+		changes := auditRecord(f)
 		changes["events"] = sent
 		tx.Audit(tenantd.Event{Action: tenantd.ActionAuditExported, TargetType: "audit_log",
 			TargetID: s.TenantID.String(), Changes: changes})
 		return nil
 	})
 	if err != nil {
-		changes := f.record()
+		changes := auditRecord(f)
 		changes["events"] = sent
 		changes["error"] = tenantd.ErrorMessage(err)
-		if rerr := db.RecordEvent(context.WithoutCancel(ctx), s, tenantd.Event{Action: tenantd.ActionAuditExported,
+		if rerr := store.db.Audit().Record(context.WithoutCancel(ctx), s, tenantd.Event{Action: tenantd.ActionAuditExported,
 			Outcome: tenantd.OutcomeFailed, TargetType: "audit_log", TargetID: s.TenantID.String(),
 			Changes: changes}); rerr != nil {
-			db.log.Error("record failed export", "err", rerr, "tenant_id", s.TenantID)
+			store.db.log.Error("record failed export", "err", rerr, "tenant_id", s.TenantID)
 		}
 	}
 	return err

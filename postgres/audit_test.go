@@ -150,7 +150,7 @@ func TestConcurrentWritersKeepChainsIntact(t *testing.T) {
 							Events: []tenantd.Event{{Action: "test.explicit", TargetType: "workspace", TargetID: ws.String()}},
 						})
 					case 2: // one event in a transaction of its own
-						err = env.DB.RecordEvent(ctx, system(tenant), tenantd.Event{Action: "test.recorded"})
+						err = env.DB.Audit().Record(ctx, system(tenant), tenantd.Event{Action: "test.recorded"})
 					}
 					if err != nil {
 						errs <- err
@@ -307,7 +307,7 @@ func recordEvents(t testing.TB, db *postgres.DB, tenant uuid.UUID, n int) {
 			e.FlagReason = tenantd.FlagForeignID
 			e.Outcome = tenantd.OutcomeDenied
 		}
-		if err := db.RecordEvent(context.Background(), system(tenant), e); err != nil {
+		if err := db.Audit().Record(context.Background(), system(tenant), e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -336,13 +336,13 @@ func TestListAuditEventsFiltersAndPages(t *testing.T) {
 	}
 	defer one.Close()
 	for range 2 {
-		if _, _, err := one.ListAuditEvents(ctx, system(a), postgres.AuditFilter{Limit: 4, Action: "refresh_token.*"}); err != nil {
+		if _, _, err := one.Audit().List(ctx, system(a), tenantd.AuditFilter{Limit: 4, Action: "refresh_token.*"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for page := 0; ; page++ {
 		trips := one.RoundTrips()
-		items, next, err := one.ListAuditEvents(ctx, system(a), postgres.AuditFilter{Limit: 4, Cursor: cursor, Action: "refresh_token.*"})
+		items, next, err := one.Audit().List(ctx, system(a), tenantd.AuditFilter{Limit: 4, Cursor: cursor, Action: "refresh_token.*"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -377,23 +377,23 @@ func TestListAuditEventsFiltersAndPages(t *testing.T) {
 	yes := true
 	mid := time.Now()
 	cases := map[string]struct {
-		f     postgres.AuditFilter
+		f     tenantd.AuditFilter
 		where string
 		args  []any
 	}{
-		"action":      {postgres.AuditFilter{Action: "refresh_token.reused"}, `action = $2`, []any{"refresh_token.reused"}},
-		"prefix":      {postgres.AuditFilter{Action: "introspection.*"}, `action LIKE $2`, []any{"introspection.%"}},
-		"actor":       {postgres.AuditFilter{ActorID: "actor-1"}, `actor_id = $2`, []any{"actor-1"}},
-		"target_type": {postgres.AuditFilter{TargetType: "thing"}, `target_type = $2`, []any{"thing"}},
-		"target_id":   {postgres.AuditFilter{TargetID: "thing-3"}, `target_id = $2`, []any{"thing-3"}},
-		"flagged":     {postgres.AuditFilter{Flagged: &yes}, `flagged = $2`, []any{true}},
-		"until":       {postgres.AuditFilter{Until: &mid}, `occurred_at < $2`, []any{mid}},
-		"since":       {postgres.AuditFilter{Since: &mid}, `occurred_at >= $2`, []any{mid}},
-		"combined":    {postgres.AuditFilter{Action: "refresh_token.denied", TargetID: "thing-0", Flagged: &yes}, `action = $2 AND target_id = $3 AND flagged`, []any{"refresh_token.denied", "thing-0"}},
+		"action":      {tenantd.AuditFilter{Action: "refresh_token.reused"}, `action = $2`, []any{"refresh_token.reused"}},
+		"prefix":      {tenantd.AuditFilter{Action: "introspection.*"}, `action LIKE $2`, []any{"introspection.%"}},
+		"actor":       {tenantd.AuditFilter{ActorID: "actor-1"}, `actor_id = $2`, []any{"actor-1"}},
+		"target_type": {tenantd.AuditFilter{TargetType: "thing"}, `target_type = $2`, []any{"thing"}},
+		"target_id":   {tenantd.AuditFilter{TargetID: "thing-3"}, `target_id = $2`, []any{"thing-3"}},
+		"flagged":     {tenantd.AuditFilter{Flagged: &yes}, `flagged = $2`, []any{true}},
+		"until":       {tenantd.AuditFilter{Until: &mid}, `occurred_at < $2`, []any{mid}},
+		"since":       {tenantd.AuditFilter{Since: &mid}, `occurred_at >= $2`, []any{mid}},
+		"combined":    {tenantd.AuditFilter{Action: "refresh_token.denied", TargetID: "thing-0", Flagged: &yes}, `action = $2 AND target_id = $3 AND flagged`, []any{"refresh_token.denied", "thing-0"}},
 	}
 	recordEvents(t, env.DB, a, 3) // after mid
 	for name, c := range cases {
-		items, _, err := env.DB.ListAuditEvents(ctx, system(a), postgres.AuditFilter{Limit: 500, Action: c.f.Action,
+		items, _, err := env.DB.Audit().List(ctx, system(a), tenantd.AuditFilter{Limit: 500, Action: c.f.Action,
 			ActorID: c.f.ActorID, TargetType: c.f.TargetType, TargetID: c.f.TargetID, Flagged: c.f.Flagged, Since: c.f.Since, Until: c.f.Until})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -419,7 +419,7 @@ func TestListAuditEventsFiltersAndPages(t *testing.T) {
 		t.Errorf("%d audit.queried events, want at least %d", n, len(cases))
 	}
 
-	for name, f := range map[string]postgres.AuditFilter{
+	for name, f := range map[string]tenantd.AuditFilter{
 		"negative limit":   {Limit: -1},
 		"huge limit":       {Limit: 501},
 		"garbage cursor":   {Cursor: "garbage!"},
@@ -429,7 +429,7 @@ func TestListAuditEventsFiltersAndPages(t *testing.T) {
 		"control in actor": {ActorID: "a\nb"},
 		"since after":      {Since: &mid, Until: ptr(mid.Add(-time.Second))},
 	} {
-		if _, _, err := env.DB.ListAuditEvents(ctx, system(a), f); tenantd.ErrorCode(err) != tenantd.EBADREQUEST {
+		if _, _, err := env.DB.Audit().List(ctx, system(a), f); tenantd.ErrorCode(err) != tenantd.EBADREQUEST {
 			t.Errorf("%s: %v, want bad request", name, err)
 		}
 	}
@@ -448,11 +448,11 @@ func TestAuditReadsStayInTheTenant(t *testing.T) {
 	recordEvents(t, env.DB, a, 40)
 	recordEvents(t, env.DB, b, 3)
 
-	_, cursor, err := env.DB.ListAuditEvents(ctx, system(a), postgres.AuditFilter{Limit: 2})
+	_, cursor, err := env.DB.Audit().List(ctx, system(a), tenantd.AuditFilter{Limit: 2})
 	if err != nil || cursor == "" {
 		t.Fatal(cursor, err)
 	}
-	items, _, err := env.DB.ListAuditEvents(ctx, system(b), postgres.AuditFilter{Cursor: cursor, Limit: 500})
+	items, _, err := env.DB.Audit().List(ctx, system(b), tenantd.AuditFilter{Cursor: cursor, Limit: 500})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,7 +465,7 @@ func TestAuditReadsStayInTheTenant(t *testing.T) {
 		}
 	}
 	exported := 0
-	err = env.DB.ExportAuditEvents(ctx, system(b), postgres.AuditFilter{}, func(e tenantd.AuditEvent) error {
+	err = env.DB.Audit().Export(ctx, system(b), tenantd.AuditFilter{}, func(e tenantd.AuditEvent) error {
 		if e.TenantID != b {
 			t.Fatalf("B exported an event of %s", e.TenantID)
 		}
@@ -485,9 +485,9 @@ func TestAuditReadsStayInTheTenant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms := postgres.Scope{TenantID: a, UserID: member, Role: tenantd.RoleMember,
+	ms := tenantd.Scope{TenantID: a, UserID: member, Role: tenantd.RoleMember,
 		Actor: tenantd.Actor{Type: tenantd.ActorUser, ID: member.String()}}
-	items, _, err = env.DB.ListAuditEvents(ctx, ms, postgres.AuditFilter{})
+	items, _, err = env.DB.Audit().List(ctx, ms, tenantd.AuditFilter{})
 	if err != nil || len(items) != 0 {
 		t.Fatalf("a member read %d events (%v)", len(items), err)
 	}
@@ -507,7 +507,7 @@ func TestExportAuditEvents(t *testing.T) {
 	count, _, _ := chainState(t, env, a)
 
 	var seqs []int64
-	err := env.DB.ExportAuditEvents(ctx, system(a), postgres.AuditFilter{Format: "csv"}, func(e tenantd.AuditEvent) error {
+	err := env.DB.Audit().Export(ctx, system(a), tenantd.AuditFilter{Format: "csv"}, func(e tenantd.AuditEvent) error {
 		seqs = append(seqs, e.Seq)
 		return nil
 	})
@@ -527,7 +527,7 @@ func TestExportAuditEvents(t *testing.T) {
 
 	gone := errors.New("client went away")
 	sent := 0
-	err = env.DB.ExportAuditEvents(ctx, system(a), postgres.AuditFilter{}, func(e tenantd.AuditEvent) error {
+	err = env.DB.Audit().Export(ctx, system(a), tenantd.AuditFilter{}, func(e tenantd.AuditEvent) error {
 		if sent == 3 {
 			return gone
 		}
@@ -569,7 +569,7 @@ func TestFlaggedEventsPageAcrossTenants(t *testing.T) {
 	got := map[string]bool{}
 	cursor := ""
 	for page := 0; page < 20; page++ {
-		items, next, err := env.DB.FlaggedEvents(ctx, cursor, 2)
+		items, next, err := env.DB.Platform().FlaggedEvents(ctx, cursor, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -590,12 +590,12 @@ func TestFlaggedEventsPageAcrossTenants(t *testing.T) {
 	}
 
 	for i := range 5 {
-		env.DB.RecordSecurityEvent(ctx, tenantd.ActionRequestDenied, fmt.Sprint("reason ", i), tenantd.RequestInfo{ID: fmt.Sprint("r", i), IP: "192.0.2.1"})
+		env.DB.Identity().RecordSecurityEvent(ctx, tenantd.ActionRequestDenied, fmt.Sprint("reason ", i), tenantd.RequestInfo{ID: fmt.Sprint("r", i), IP: "192.0.2.1"})
 	}
 	var ids []int64
 	cursor = ""
 	for {
-		items, next, err := env.DB.UnattributedSecurityEvents(ctx, cursor, 2)
+		items, next, err := env.DB.Platform().UnattributedSecurityEvents(ctx, cursor, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -613,7 +613,7 @@ func TestFlaggedEventsPageAcrossTenants(t *testing.T) {
 	if len(ids) != 5 || !slices.IsSortedFunc(ids, func(x, y int64) int { return int(y - x) }) {
 		t.Fatalf("unattributed ids %v", ids)
 	}
-	if _, _, err := env.DB.FlaggedEvents(ctx, "eyJiZWZvcmUiOjF9", 2); tenantd.ErrorCode(err) != tenantd.EBADREQUEST {
+	if _, _, err := env.DB.Platform().FlaggedEvents(ctx, "eyJiZWZvcmUiOjF9", 2); tenantd.ErrorCode(err) != tenantd.EBADREQUEST {
 		t.Fatalf("a security-events cursor as a flagged cursor: %v", err)
 	}
 }
@@ -632,7 +632,7 @@ func TestPlatformFlagsOnlyThePlatformReads(t *testing.T) {
 			TargetID: target, PlatformFlag: tenantd.FlagForeignID}
 	}
 	plain := tenantd.Event{Action: "test.plain"}
-	if err := env.DB.RecordEvent(ctx, system(tn), flag("recorded")); err != nil {
+	if err := env.DB.Audit().Record(ctx, system(tn), flag("recorded")); err != nil {
 		t.Fatal(err)
 	}
 	if err := env.DB.Run(ctx, system(tn), postgres.Statement{SQL: `SELECT 1`,
@@ -648,7 +648,7 @@ func TestPlatformFlagsOnlyThePlatformReads(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	items, _, err := env.DB.ListAuditEvents(ctx, system(tn), postgres.AuditFilter{Limit: 100})
+	items, _, err := env.DB.Audit().List(ctx, system(tn), tenantd.AuditFilter{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -658,7 +658,7 @@ func TestPlatformFlagsOnlyThePlatformReads(t *testing.T) {
 		}
 	}
 	var view []string
-	flagged, _, err := env.DB.FlaggedEvents(ctx, "", 100)
+	flagged, _, err := env.DB.Platform().FlaggedEvents(ctx, "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}

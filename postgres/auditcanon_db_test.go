@@ -203,12 +203,12 @@ func TestClientIPKeepsItsNetmask(t *testing.T) {
 	env := testenv.New(t)
 	ctx := context.Background()
 	tenant, _ := newTenant(t, env.DB, "pro")
-	err := env.DB.RecordEvent(ctx, postgres.SystemScope(tenant, tenantd.RequestInfo{ID: "r-mask", IP: "10.1.2.3/8"}),
+	err := env.DB.Audit().Record(ctx, tenantd.SystemScope(tenant, tenantd.RequestInfo{ID: "r-mask", IP: "10.1.2.3/8"}),
 		tenantd.Event{Action: "request.denied", FlagReason: tenantd.FlagForeignID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	items, _, err := env.DB.ListAuditEvents(ctx, system(tenant), postgres.AuditFilter{Action: "request.denied"})
+	items, _, err := env.DB.Audit().List(ctx, system(tenant), tenantd.AuditFilter{Action: "request.denied"})
 	if err != nil || len(items) != 1 {
 		t.Fatal(items, err)
 	}
@@ -216,7 +216,7 @@ func TestClientIPKeepsItsNetmask(t *testing.T) {
 		t.Errorf("the event's ip reads %q, want 10.1.2.3/8", items[0].IP)
 	}
 	seq := items[0].Seq
-	flagged, _, err := env.DB.FlaggedEvents(ctx, "", 500)
+	flagged, _, err := env.DB.Platform().FlaggedEvents(ctx, "", 500)
 	if err != nil {
 		t.Fatal(err)
 	}

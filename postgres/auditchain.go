@@ -79,7 +79,7 @@ func (db *DB) VerifyAuditChainFrom(ctx context.Context, tenantID uuid.UUID, from
 
 func (db *DB) verifyChain(ctx context.Context, tenantID uuid.UUID, from tenantd.ChainPoint, expect []tenantd.ChainPoint) (VerifyResult, error) {
 	res := VerifyResult{TenantID: tenantID}
-	err := db.InTenant(ctx, SystemScope(tenantID, tenantd.RequestInfo{ID: "audit-verify"}), func(tx *Tx) error {
+	err := db.InTenant(ctx, tenantd.SystemScope(tenantID, tenantd.RequestInfo{ID: "audit-verify"}), func(tx *Tx) error {
 		if _, err := tx.Exec(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`); err != nil {
 			return err
 		}
@@ -241,7 +241,7 @@ func checkHead(lastSeq int64, lastHash []byte, headSeq int64, headHash []byte) (
 
 // VerifyAllAuditChains verifies every tenant's chain, one after the other.
 func (db *DB) VerifyAllAuditChains(ctx context.Context) ([]VerifyResult, error) {
-	tenants, err := db.ListTenants(ctx)
+	tenants, err := db.Platform().ListTenants(ctx)
 	if err != nil {
 		return nil, err
 	}

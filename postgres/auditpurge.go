@@ -50,7 +50,7 @@ func (db *DB) PurgeAuditBefore(ctx context.Context, tenantID uuid.UUID, before P
 	if !before.Time.IsZero() {
 		beforeTime = before.Time
 	}
-	scope := SystemScope(tenantID, tenantd.RequestInfo{ID: "audit-purge"})
+	scope := tenantd.SystemScope(tenantID, tenantd.RequestInfo{ID: "audit-purge"})
 	var last tenantd.ChainPoint
 	err := db.Run(ctx, scope, Statement{
 		SQL: auditPurgePointSQL, Args: []any{tenantID, beforeSeq, beforeTime},

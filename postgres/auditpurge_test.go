@@ -46,10 +46,10 @@ func TestPurgeAuditGuards(t *testing.T) {
 
 	var hash5 []byte
 	adminConn(t, env).QueryRow(ctx, `SELECT hash FROM audit_events WHERE tenant_id = $1 AND seq = 5`, tenant).Scan(&hash5)
-	ownerScope := postgres.Scope{TenantID: tenant, UserID: owner, Role: tenantd.RoleOwner,
+	ownerScope := tenantd.Scope{TenantID: tenant, UserID: owner, Role: tenantd.RoleOwner,
 		Actor: tenantd.Actor{Type: tenantd.ActorUser, ID: owner.String()}}
 	for name, try := range map[string]struct {
-		scope postgres.Scope
+		scope tenantd.Scope
 		sql   string
 		args  []any
 	}{

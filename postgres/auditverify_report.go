@@ -13,7 +13,7 @@ func (db *DB) VerifyAuditChains(ctx context.Context, slug string) ([]VerifyResul
 	if slug == "" {
 		return db.VerifyAllAuditChains(ctx)
 	}
-	t, err := db.TenantBySlug(ctx, slug)
+	t, err := db.Platform().TenantBySlug(ctx, slug)
 	if err != nil {
 		return nil, err
 	}

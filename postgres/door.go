@@ -42,67 +42,11 @@ import (
 // Each SET LOCAL is its own statement in the pipeline, never part of a
 // multi-statement simple-protocol string, which Citus also breaks.
 
-// Scope is everything the database needs to know about who is acting:
-// the tenant (the only thing RLS isolates on), the user, their roles, and
-// the request, for audit events.
-type Scope struct {
-	TenantID uuid.UUID
-	UserID   uuid.UUID
-	// Role is the tenant role (owner, admin, member) or system.
-	Role string
-	// Workspaces maps the workspaces a member belongs to onto their role.
-	Workspaces map[uuid.UUID]string
-	Actor      tenantd.Actor
-	Request    tenantd.RequestInfo
-	// SessionID, when set, makes every transaction of the scope check, in
-	// its first round trip, that the session is live and that the user and
-	// tenant are still active with this role and these workspaces
-	// (app.guard_session). A stale scope fails with ErrStaleScope before any
-	// statement of the caller has run.
-	SessionID uuid.UUID
-	// Anonymous marks work done for a caller who has not proven who they
-	// are (a login, a refresh, recording a refused request): it draws on the
-	// pool's small anonymous share, never on the tenant's own.
-	Anonymous bool
-}
-
-// ErrStaleScope means the scope no longer matches the database: the session
-// was revoked, the user or tenant disabled, or the role or memberships
-// changed. Nothing was done; reload the principal and decide again.
-var ErrStaleScope = errors.New("postgres: the caller's session, role or memberships changed")
-
-// ScopeFor is the scope of an authenticated request.
-func ScopeFor(p *tenantd.Principal, r tenantd.RequestInfo) Scope {
-	return Scope{
-		TenantID:   p.TenantID,
-		UserID:     p.UserID,
-		Role:       p.Role,
-		Workspaces: p.Workspaces,
-		Actor:      tenantd.Actor{Type: tenantd.ActorUser, ID: p.UserID.String()},
-		Request:    r,
-		SessionID:  p.SessionID,
-	}
-}
-
-// SystemScope is the scope of the server acting on its own in one tenant
-// (provisioning, login bookkeeping, recording denied requests).
-func SystemScope(tenantID uuid.UUID, r tenantd.RequestInfo) Scope {
-	return Scope{TenantID: tenantID, Role: tenantd.RoleSystem,
-		Actor: tenantd.Actor{Type: tenantd.ActorSystem}, Request: r}
-}
-
-// AnonymousScope is SystemScope for work done for an anonymous caller.
-func AnonymousScope(tenantID uuid.UUID, r tenantd.RequestInfo) Scope {
-	s := SystemScope(tenantID, r)
-	s.Anonymous = true
-	return s
-}
-
 // prelude returns the SET LOCAL statements for s (and the session guard,
 // for a scope with a session), sent after BEGIN. Every literal is built
 // from a parsed UUID, a fixed role name or base64, so nothing a client
 // sends can break out of the quotes.
-func (s Scope) prelude() ([]queued, error) {
+func prelude(s tenantd.Scope) ([]queued, error) {
 	if s.TenantID == uuid.Nil {
 		return nil, errors.New("postgres: no tenant in scope")
 	}
@@ -185,8 +129,8 @@ type Statement struct {
 // COMMIT are pipelined. Rows written by it are audited by the database's
 // triggers in the same transaction. Use InTenant when a decision has to be
 // made between statements. Without SQL, Run commits only the events.
-func (db *DB) Run(ctx context.Context, s Scope, st Statement) error {
-	prelude, err := s.prelude()
+func (db *DB) Run(ctx context.Context, s tenantd.Scope, st Statement) error {
+	prelude, err := prelude(s)
 	if err != nil {
 		return err
 	}
@@ -201,7 +145,7 @@ func (db *DB) Run(ctx context.Context, s Scope, st Statement) error {
 // finish sends head, then st, its events and COMMIT, in one round trip, on
 // a connection inside (or, with BEGIN in head, about to be inside) s's
 // transaction, and rolls back on failure.
-func (db *DB) finish(ctx context.Context, conn *pgxpool.Conn, s Scope, head []queued, st Statement) error {
+func (db *DB) finish(ctx context.Context, conn *pgxpool.Conn, s tenantd.Scope, head []queued, st Statement) error {
 	if err := db.prepareAll(ctx, conn.Conn(), st.SQL, len(st.Events) > 0, s.SessionID != uuid.Nil); err != nil {
 		rollback(conn)
 		return classify(err)
@@ -221,7 +165,7 @@ func (db *DB) finish(ctx context.Context, conn *pgxpool.Conn, s Scope, head []qu
 // transaction before any tenant context is set; next, called once first's
 // rows are read, returns the new tenant's scope and a statement, which then
 // run in the same transaction as Run would run them. Two round trips.
-func (db *DB) provision(ctx context.Context, c *cell, first Statement, next func() (Scope, Statement)) error {
+func (db *DB) provision(ctx context.Context, c *cell, first Statement, next func() (tenantd.Scope, Statement)) error {
 	conn, err := c.pool.Acquire(ctx)
 	if err != nil {
 		return classify(err)
@@ -232,7 +176,7 @@ func (db *DB) provision(ctx context.Context, c *cell, first Statement, next func
 		return classify(err)
 	}
 	s, st := next()
-	prelude, err := s.prelude()
+	prelude, err := prelude(s)
 	if err != nil {
 		rollback(conn)
 		return err
@@ -243,8 +187,8 @@ func (db *DB) provision(ctx context.Context, c *cell, first Statement, next func
 // InTenant runs fn inside one transaction whose tenant context is set. fn
 // gets a Tx, the only handle to tenant tables; it commits when fn returns
 // nil and rolls back on an error, a panic or a cancelled context.
-func (db *DB) InTenant(ctx context.Context, s Scope, fn func(tx *Tx) error) (err error) {
-	prelude, err := s.prelude()
+func (db *DB) InTenant(ctx context.Context, s tenantd.Scope, fn func(tx *Tx) error) (err error) {
+	prelude, err := prelude(s)
 	if err != nil {
 		return err
 	}
@@ -329,7 +273,7 @@ func (db *DB) prepareAll(ctx context.Context, conn *pgx.Conn, sql string, events
 
 // acquire takes a connection of the tenant's cell within the scope's fair
 // share of the pool; release returns both.
-func (db *DB) acquire(ctx context.Context, s Scope) (*pgxpool.Conn, func(), error) {
+func (db *DB) acquire(ctx context.Context, s tenantd.Scope) (*pgxpool.Conn, func(), error) {
 	leave, err := db.share.acquire(ctx, s.TenantID, s.Anonymous)
 	if err != nil {
 		return nil, nil, err

@@ -45,7 +45,7 @@ func classifyCode(err error) error {
 			return &tenantd.Error{Code: tenantd.ELIMIT, Limit: pgErr.Detail,
 				Message: "The tenant's " + pgErr.Detail + " limit has been reached."}
 		case pgErr.Code == "TDSTL":
-			return ErrStaleScope
+			return tenantd.ErrStaleScope
 		case pgErr.Code == "TDOWN":
 			return tenantd.Errorf(tenantd.ECONFLICT, "The last owner cannot be demoted, disabled or deactivated.")
 		case pgErr.Code == "23505":

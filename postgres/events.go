@@ -24,7 +24,7 @@ SELECT tenant_id, seq, $2 FROM audit_heads WHERE tenant_id = $1`
 
 // eventStatements are the statements that insert explicit audit events,
 // each followed by its platform flag if it has one.
-func eventStatements(s Scope, events []tenantd.Event) []queued {
+func eventStatements(s tenantd.Scope, events []tenantd.Event) []queued {
 	var qs []queued
 	for _, e := range events {
 		qs = append(qs, eventStatement(s, e))
@@ -37,7 +37,7 @@ func eventStatements(s Scope, events []tenantd.Event) []queued {
 
 // eventStatement inserts an explicit audit event. The database assigns its
 // sequence number, time and hash (app.audit_chain).
-func eventStatement(s Scope, e tenantd.Event) queued {
+func eventStatement(s tenantd.Scope, e tenantd.Event) queued {
 	actor := e.Actor
 	if actor.Type == "" {
 		actor = s.Actor
@@ -78,8 +78,8 @@ func eventStatement(s Scope, e tenantd.Event) queued {
 // RecordEvent stores an event in its own transaction, in one round trip:
 // for requests that were denied or failed, whose own transaction (if any)
 // rolled back.
-func (db *DB) RecordEvent(ctx context.Context, s Scope, e tenantd.Event) error {
-	return db.Run(ctx, s, Statement{Events: []tenantd.Event{e}})
+func (store *Audit) Record(ctx context.Context, s tenantd.Scope, e tenantd.Event) error {
+	return store.db.Run(ctx, s, Statement{Events: []tenantd.Event{e}})
 }
 
 // The longest client-supplied text an event or a session keeps of each

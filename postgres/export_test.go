@@ -50,7 +50,7 @@ func GoldenVectors() []GoldenVector {
 // GoCanonical is the Go encoding of each of a tenant's events, by seq.
 func (db *DB) GoCanonical(ctx context.Context, tenantID uuid.UUID) (map[int64]string, error) {
 	out := map[int64]string{}
-	err := db.InTenant(ctx, SystemScope(tenantID, tenantd.RequestInfo{ID: "audit-verify"}), func(tx *Tx) error {
+	err := db.InTenant(ctx, tenantd.SystemScope(tenantID, tenantd.RequestInfo{ID: "audit-verify"}), func(tx *Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+chainEventColumns+` FROM audit_events WHERE tenant_id = $1`, tenantID)
 		if err != nil {
 			return err

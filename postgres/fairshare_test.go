@@ -82,7 +82,7 @@ func TestAnonymousWorkCannotTakeTheTenantsShare(t *testing.T) {
 	var done sync.WaitGroup
 	for range 6 { // a login flood: far more anonymous work than its share
 		done.Go(func() {
-			db.InTenant(ctx, postgres.AnonymousScope(a, tenantd.RequestInfo{ID: "flood"}), func(tx *postgres.Tx) error {
+			db.InTenant(ctx, tenantd.AnonymousScope(a, tenantd.RequestInfo{ID: "flood"}), func(tx *postgres.Tx) error {
 				anonInside.Add(1)
 				anonEntered <- struct{}{}
 				_, err := tx.Exec(ctx, `SELECT 1`)
@@ -119,7 +119,7 @@ func TestAnonymousWorkCannotTakeTheTenantsShare(t *testing.T) {
 		}
 	}
 	// Another tenant's anonymous work still finds the common share.
-	if err := db.Run(wait, postgres.AnonymousScope(b, tenantd.RequestInfo{ID: "b"}), postgres.Statement{SQL: `SELECT 1`}); err != nil {
+	if err := db.Run(wait, tenantd.AnonymousScope(b, tenantd.RequestInfo{ID: "b"}), postgres.Statement{SQL: `SELECT 1`}); err != nil {
 		t.Fatal(err)
 	}
 	if n := anonInside.Load(); n != 1 {

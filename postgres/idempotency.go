@@ -15,13 +15,6 @@ import (
 // hours and replayed to a retry with the same request. The table and its
 // rules are in migration 00011.
 
-// IdempotentResponse is a stored response to replay.
-type IdempotentResponse struct {
-	Status  int
-	Headers map[string]string
-	Body    []byte
-}
-
 // idempotencyTakeover is how old a pending key must be before a retry may
 // take it over: far beyond the request timeout, so its request has died.
 const idempotencyTakeover = time.Minute
@@ -55,7 +48,7 @@ SELECT false, k.status, k.request_hash, k.headers, k.body
 // stored response when the key was used before for the same request;
 // EINVALID when it was used for another request; ECONFLICT while the first
 // request with the key is still running.
-func (db *DB) ClaimIdempotencyKey(ctx context.Context, s Scope, key [32]byte, method, path string, hash [32]byte) (*IdempotentResponse, error) {
+func (store *Idempotency) Claim(ctx context.Context, s tenantd.Scope, key [32]byte, method, path string, hash [32]byte) (*tenantd.IdempotentResponse, error) {
 	now := time.Now()
 	var (
 		found, claimed bool
@@ -64,7 +57,7 @@ func (db *DB) ClaimIdempotencyKey(ctx context.Context, s Scope, key [32]byte, me
 		headers        map[string]string
 		body           []byte
 	)
-	err := db.Run(ctx, s, Statement{
+	err := store.db.Run(ctx, s, Statement{
 		SQL:  claimIdempotencySQL,
 		Args: []any{s.TenantID, s.UserID, key[:], method, path, hash[:], now, now.Add(-idempotencyTakeover)},
 		Scan: func(rows pgx.Rows) error {
@@ -89,7 +82,7 @@ func (db *DB) ClaimIdempotencyKey(ctx context.Context, s Scope, key [32]byte, me
 			Message: "This Idempotency-Key was used for a different request.",
 			Fields:  []tenantd.FieldError{{Pointer: "/", Detail: "differs from the first request sent with this Idempotency-Key"}}}
 	case found && status != 0:
-		return &IdempotentResponse{Status: status, Headers: headers, Body: body}, nil
+		return &tenantd.IdempotentResponse{Status: status, Headers: headers, Body: body}, nil
 	}
 	// Pending, or claimed by a request that committed after this
 	// statement's snapshot: either way, still running.
@@ -98,12 +91,12 @@ func (db *DB) ClaimIdempotencyKey(ctx context.Context, s Scope, key [32]byte, me
 }
 
 // FinishIdempotencyKey stores the response to a claimed key.
-func (db *DB) FinishIdempotencyKey(ctx context.Context, s Scope, key [32]byte, resp IdempotentResponse) error {
+func (store *Idempotency) Finish(ctx context.Context, s tenantd.Scope, key [32]byte, resp tenantd.IdempotentResponse) error {
 	headers, err := json.Marshal(resp.Headers)
 	if err != nil {
 		return err
 	}
-	return db.Run(ctx, s, Statement{
+	return store.db.Run(ctx, s, Statement{
 		SQL: `UPDATE idempotency_keys SET status = $4, headers = $5, body = $6
 		       WHERE tenant_id = $1 AND user_id = $2 AND key_hash = $3 AND status = 0`,
 		Args: []any{s.TenantID, s.UserID, key[:], resp.Status, headers, resp.Body},
@@ -112,8 +105,8 @@ func (db *DB) FinishIdempotencyKey(ctx context.Context, s Scope, key [32]byte, r
 
 // ReleaseIdempotencyKey forgets a claimed key whose request failed, so a
 // retry runs the request again.
-func (db *DB) ReleaseIdempotencyKey(ctx context.Context, s Scope, key [32]byte) error {
-	return db.Run(ctx, s, Statement{
+func (store *Idempotency) Release(ctx context.Context, s tenantd.Scope, key [32]byte) error {
+	return store.db.Run(ctx, s, Statement{
 		SQL:  `DELETE FROM idempotency_keys WHERE tenant_id = $1 AND user_id = $2 AND key_hash = $3 AND status = 0`,
 		Args: []any{s.TenantID, s.UserID, key[:]},
 	})

@@ -11,16 +11,6 @@ import (
 	"github.com/tenantd/tenantd"
 )
 
-// PrincipalState is what step 4 of the request flow needs to decide.
-type PrincipalState struct {
-	TenantFound  bool
-	TenantStatus string
-	UserFound    bool
-	UserStatus   string
-	SessionLive  bool
-	Principal    *tenantd.Principal
-}
-
 const loadPrincipalSQL = `
 SELECT t.slug, t.status,
        u.id IS NOT NULL, coalesce(u.role, ''), coalesce(u.status, ''),
@@ -37,10 +27,10 @@ SELECT t.slug, t.status,
 // LoadPrincipal reads, under the token's tenant context, whether the user
 // belongs to that tenant, both are active, and the session is live, with
 // the user's roles and the tenant's rate limit: one round trip.
-func (db *DB) LoadPrincipal(ctx context.Context, tenant, user, session uuid.UUID, req tenantd.RequestInfo) (*PrincipalState, error) {
-	st := &PrincipalState{Principal: &tenantd.Principal{TenantID: tenant, UserID: user, SessionID: session}}
+func (store *Identity) LoadPrincipal(ctx context.Context, tenant, user, session uuid.UUID, req tenantd.RequestInfo) (*tenantd.PrincipalState, error) {
+	st := &tenantd.PrincipalState{Principal: &tenantd.Principal{TenantID: tenant, UserID: user, SessionID: session}}
 	p := st.Principal
-	err := db.Run(ctx, SystemScope(tenant, req), Statement{
+	err := store.db.Run(ctx, tenantd.SystemScope(tenant, req), Statement{
 		SQL: loadPrincipalSQL, Args: []any{tenant, user, session},
 		Scan: func(rows pgx.Rows) error {
 			if !rows.Next() {
@@ -76,41 +66,33 @@ func (db *DB) LoadPrincipal(ctx context.Context, tenant, user, session uuid.UUID
 // RecordSecurityEvent stores an event that belongs to no verified tenant
 // (an unverifiable token, a login to an unknown tenant). It is anonymous
 // work: it waits for the pool's anonymous share.
-func (db *DB) RecordSecurityEvent(ctx context.Context, action, reason string, req tenantd.RequestInfo) error {
+func (store *Identity) RecordSecurityEvent(ctx context.Context, action, reason string, req tenantd.RequestInfo) error {
 	var ip any
 	if req.IP != "" {
 		ip = req.IP
 	}
-	leave, err := db.share.acquireAnonymous(ctx)
+	leave, err := store.db.share.acquireAnonymous(ctx)
 	if err != nil {
 		return err
 	}
 	defer leave()
-	return db.onPlatform(ctx, Statement{
+	return store.db.onPlatform(ctx, Statement{
 		SQL:  `INSERT INTO security_events (action, reason, ip, user_agent, request_id) VALUES ($1, $2, $3::inet, $4, $5)`,
 		Args: []any{action, clean(reason, 500), ip, clean(req.UserAgent, maxUserAgent), clean(req.ID, maxRequestID)},
 	})
 }
 
-// LoginUser is what login needs of a user.
-type LoginUser struct {
-	ID           uuid.UUID
-	PasswordHash string
-	Role         string
-	Status       string
-}
-
 // UserForLogin finds a user by email in the tenant; nil when there is none.
 // Like CreateSession and RotateRefresh, it is anonymous work (the caller
 // has not proven who they are yet): it draws on the anonymous share.
-func (db *DB) UserForLogin(ctx context.Context, tenant uuid.UUID, email string, req tenantd.RequestInfo) (*LoginUser, error) {
-	var u *LoginUser
-	err := db.Run(ctx, AnonymousScope(tenant, req), Statement{
+func (store *Identity) UserForLogin(ctx context.Context, tenant uuid.UUID, email string, req tenantd.RequestInfo) (*tenantd.LoginUser, error) {
+	var u *tenantd.LoginUser
+	err := store.db.Run(ctx, tenantd.AnonymousScope(tenant, req), Statement{
 		SQL:  `SELECT id, coalesce(password_hash, ''), role, status FROM users WHERE tenant_id = $1 AND email = $2`,
 		Args: []any{tenant, email},
 		Scan: func(rows pgx.Rows) error {
 			if rows.Next() {
-				u = &LoginUser{}
+				u = &tenantd.LoginUser{}
 				return rows.Scan(&u.ID, &u.PasswordHash, &u.Role, &u.Status)
 			}
 			return nil
@@ -121,33 +103,21 @@ func (db *DB) UserForLogin(ctx context.Context, tenant uuid.UUID, email string, 
 
 // CreateSession starts a session for a user who just proved who they are,
 // with its refresh token's hash, and records the login: one round trip.
-func (db *DB) CreateSession(ctx context.Context, tenant, user uuid.UUID, refreshHash []byte, expires time.Time, req tenantd.RequestInfo) (uuid.UUID, error) {
-	s := AnonymousScope(tenant, req)
+func (store *Identity) CreateSession(ctx context.Context, tenant, user uuid.UUID, refreshHash []byte, expires time.Time, req tenantd.RequestInfo) (uuid.UUID, error) {
+	s := tenantd.AnonymousScope(tenant, req)
 	s.Actor = tenantd.Actor{Type: tenantd.ActorUser, ID: user.String()}
 	id := uuid.New()
 	var ip any
 	if req.IP != "" {
 		ip = req.IP
 	}
-	err := db.Run(ctx, s, Statement{
+	err := store.db.Run(ctx, s, Statement{
 		SQL: `INSERT INTO sessions (tenant_id, id, user_id, refresh_hash, expires_at, ip, user_agent)
 		      VALUES ($1, $2, $3, $4, $5, $6::inet, $7)`,
 		Args:   []any{tenant, id, user, refreshHash, expires, ip, clean(req.UserAgent, maxUserAgent)},
 		Events: []tenantd.Event{{Action: tenantd.ActionLoginSucceeded, TargetType: "session", TargetID: id.String()}},
 	})
 	return id, err
-}
-
-// RefreshResult is the outcome of presenting a refresh token.
-type RefreshResult struct {
-	UserID uuid.UUID
-	// Reused is true when the token was valid once but has been rotated
-	// away: the session is now revoked and the event flagged.
-	Reused bool
-	// Unknown is true when the session does not exist or the secret was
-	// never one of its own (a guess): nothing was changed or recorded.
-	Unknown bool
-	OK      bool
 }
 
 // RotateRefresh checks a presented refresh token against the session and,
@@ -157,9 +127,9 @@ type RefreshResult struct {
 // event recorded. Any other secret changes nothing (Unknown): knowing the
 // ids of a session, which every access token carries, must not be enough
 // to end it. presented is the hash of the presented secret.
-func (db *DB) RotateRefresh(ctx context.Context, tenant, session uuid.UUID, presented []byte, newHash []byte, matches func(stored []byte) bool, req tenantd.RequestInfo) (RefreshResult, error) {
-	var res RefreshResult
-	err := db.InTenant(ctx, AnonymousScope(tenant, req), func(tx *Tx) error {
+func (store *Identity) RotateRefresh(ctx context.Context, tenant, session uuid.UUID, presented []byte, newHash []byte, matches func(stored []byte) bool, req tenantd.RequestInfo) (tenantd.RefreshResult, error) {
+	var res tenantd.RefreshResult
+	err := store.db.InTenant(ctx, tenantd.AnonymousScope(tenant, req), func(tx *Tx) error {
 		var stored []byte
 		var live, userActive, tenantActive bool
 		err := tx.QueryRow(ctx, `
@@ -218,8 +188,8 @@ UPDATE sessions SET refresh_hash = $3, refresh_generation = refresh_generation +
 }
 
 // RevokeSession ends a session (logout) and records it: one round trip.
-func (db *DB) RevokeSession(ctx context.Context, s Scope, session uuid.UUID, reason string) error {
-	return db.Run(ctx, s, Statement{
+func (store *Identity) RevokeSession(ctx context.Context, s tenantd.Scope, session uuid.UUID, reason string) error {
+	return store.db.Run(ctx, s, Statement{
 		SQL: `UPDATE sessions SET revoked_at = coalesce(revoked_at, now()), revoked_reason = $3
 		      WHERE tenant_id = $1 AND id = $2`,
 		Args:   []any{s.TenantID, session, reason},
@@ -229,11 +199,11 @@ func (db *DB) RevokeSession(ctx context.Context, s Scope, session uuid.UUID, rea
 
 // Me reads the caller and their tenant, fresh, in one round trip (the
 // session guard rides along, so a revoked session gets ErrStaleScope).
-func (db *DB) Me(ctx context.Context, s Scope) (*tenantd.User, *tenantd.Tenant, error) {
+func (store *Identity) Me(ctx context.Context, s tenantd.Scope) (*tenantd.User, *tenantd.Tenant, error) {
 	var u tenantd.User
 	var t tenantd.Tenant
 	found := false
-	err := db.Run(ctx, s, Statement{
+	err := store.db.Run(ctx, s, Statement{
 		SQL: `SELECT u.id, u.email, u.role, t.id, t.slug, t.name
 		        FROM users u JOIN tenants t ON t.id = u.tenant_id
 		       WHERE u.tenant_id = $1 AND u.id = $2`,

@@ -24,7 +24,7 @@ var tenantCounter atomic.Int64
 func newTenant(t testing.TB, db *postgres.DB, plan string) (uuid.UUID, uuid.UUID) {
 	t.Helper()
 	slug := fmt.Sprintf("t%d-%s", tenantCounter.Add(1), uuid.NewString()[:8])
-	tn, owner, err := db.CreateTenant(context.Background(), tenantd.NewTenant{
+	tn, owner, err := db.Platform().CreateTenant(context.Background(), tenantd.NewTenant{
 		Slug: slug, Name: "Tenant " + slug, Plan: plan,
 		OwnerEmail: "owner@" + slug + ".example", OwnerPasswordHash: "not-a-real-hash",
 	}, tenantd.RequestInfo{ID: "test"})
@@ -34,8 +34,8 @@ func newTenant(t testing.TB, db *postgres.DB, plan string) (uuid.UUID, uuid.UUID
 	return tn.ID, owner.ID
 }
 
-func system(tenant uuid.UUID) postgres.Scope {
-	return postgres.SystemScope(tenant, tenantd.RequestInfo{ID: "test"})
+func system(tenant uuid.UUID) tenantd.Scope {
+	return tenantd.SystemScope(tenant, tenantd.RequestInfo{ID: "test"})
 }
 
 // adminConn is a superuser connection, for inspecting and attacking.

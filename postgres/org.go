@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,14 +19,6 @@ import (
 // filter by the scope's workspaces themselves: a forgotten handler check
 // meets the policies, not a silent second filter in Go.
 
-// Page asks for one page of a keyset-paginated list.
-type Page struct {
-	// Limit is the page size: 0 means DefaultPage.
-	Limit int
-	// Cursor is the next cursor of the previous page; "" for the first.
-	Cursor string
-}
-
 // listKey is the position after a page: the (created_at, id) of its last
 // row. It carries no tenant: every query names the caller's tenant, so a
 // cursor from another tenant's listing only ever selects the caller's rows.
@@ -37,8 +28,8 @@ type listKey struct {
 }
 
 // parse checks a page request: EBADREQUEST naming the bad parameter.
-func (p Page) parse() (limit int, after *listKey, err error) {
-	if limit, err = pageSize(p.Limit); err != nil || p.Cursor == "" {
+func parsePage(p tenantd.Page) (limit int, after *listKey, err error) {
+	if limit, err = tenantd.PageSize(p.Limit); err != nil || p.Cursor == "" {
 		return limit, nil, err
 	}
 	var k listKey
@@ -61,17 +52,4 @@ func cursorAfter(at time.Time, id uuid.UUID) string {
 	return encodeCursor(listKey{At: at, ID: id})
 }
 
-// MissingID is ENOTFOUND for an id the caller named: it says which kind of
-// id (user, workspace) was not found, so the HTTP layer can check whether
-// it belongs to another tenant.
-type MissingID struct {
-	Kind string
-	ID   uuid.UUID
-}
-
-func (m *MissingID) Error() string { return fmt.Sprintf("postgres: %s %s not found", m.Kind, m.ID) }
-
-// Unwrap makes a MissingID an ENOTFOUND application error.
-func (m *MissingID) Unwrap() error { return tenantd.Errorf(tenantd.ENOTFOUND, "Not found.") }
-
-func missing(kind string, id uuid.UUID) error { return &MissingID{Kind: kind, ID: id} }
+func missing(kind string, id uuid.UUID) error { return &tenantd.MissingID{Kind: kind, ID: id} }

@@ -9,15 +9,6 @@ import (
 	"github.com/tenantd/tenantd"
 )
 
-// Usage is a tenant's use of its limits. A nil limit means the
-// tenant has none.
-type Usage struct {
-	Workspaces, Users                            int
-	WorkspacesLimit, UsersLimit, EmailSendsLimit *int
-	// Period is the month email sends are counted in, YYYY-MM (UTC).
-	Period string
-}
-
 // The counters are the exact ones the limit triggers keep (deleted
 // workspaces and deactivated users do not count); the limits are the
 // tenant's overrides, else its plan's.
@@ -31,16 +22,16 @@ SELECT u.workspaces, app.tenant_limit($1, 'max_workspaces'),
 
 // Usage reads the tenant's usage and limits: one round trip. For owners
 // and admins (the handler checks).
-func (db *DB) Usage(ctx context.Context, s Scope) (*Usage, error) {
-	var u *Usage
-	err := db.Run(ctx, s, Statement{
+func (store *Organisation) Usage(ctx context.Context, s tenantd.Scope) (*tenantd.Usage, error) {
+	var u *tenantd.Usage
+	err := store.db.Run(ctx, s, Statement{
 		SQL:  usageSQL,
 		Args: []any{s.TenantID},
 		Scan: func(rows pgx.Rows) error {
 			if !rows.Next() {
 				return rows.Err()
 			}
-			u = &Usage{}
+			u = &tenantd.Usage{}
 			return rows.Scan(&u.Workspaces, &u.WorkspacesLimit, &u.Users, &u.UsersLimit, &u.EmailSendsLimit, &u.Period)
 		},
 	})
@@ -48,28 +39,6 @@ func (db *DB) Usage(ctx context.Context, s Scope) (*Usage, error) {
 		err = tenantd.Errorf(tenantd.ENOTFOUND, "Not found.")
 	}
 	return u, err
-}
-
-// Why a user reaches a workspace, in the access review.
-const (
-	ViaMembership = "membership"
-	ViaTenantRole = "tenant_role"
-)
-
-// ReviewedUser is one user of the access review and every workspace they
-// can reach.
-type ReviewedUser struct {
-	User       tenantd.User
-	Workspaces []ReachedWorkspace
-}
-
-// ReachedWorkspace is a workspace a user can reach, with the workspace role
-// they act with (owners and admins act as managers) and why.
-type ReachedWorkspace struct {
-	ID   uuid.UUID
-	Name string
-	Role string
-	Via  string // ViaMembership or ViaTenantRole
 }
 
 // Every user, with each live workspace they reach: owners and admins reach
@@ -96,9 +65,9 @@ SELECT u.id, u.email, u.role, u.status, u.created_at, u.updated_at, r.id, r.name
 // access_review.exported event (with format, the number of users and of
 // grants) in the same transaction. For owners and admins (the handler
 // checks).
-func (db *DB) AccessReview(ctx context.Context, s Scope, format string) ([]ReviewedUser, error) {
-	var out []ReviewedUser
-	err := db.InTenant(ctx, s, func(tx *Tx) error {
+func (store *Organisation) AccessReview(ctx context.Context, s tenantd.Scope, format string) ([]tenantd.ReviewedUser, error) {
+	var out []tenantd.ReviewedUser
+	err := store.db.InTenant(ctx, s, func(tx *Tx) error {
 		rows, err := tx.Query(ctx, accessReviewSQL, s.TenantID)
 		if err != nil {
 			return err
@@ -115,11 +84,11 @@ func (db *DB) AccessReview(ctx context.Context, s Scope, format string) ([]Revie
 			}
 			if len(out) == 0 || out[len(out)-1].User.ID != u.ID {
 				u.TenantID, u.CreatedAt, u.UpdatedAt = s.TenantID, u.CreatedAt.UTC(), u.UpdatedAt.UTC()
-				out = append(out, ReviewedUser{User: u, Workspaces: []ReachedWorkspace{}})
+				out = append(out, tenantd.ReviewedUser{User: u, Workspaces: []tenantd.ReachedWorkspace{}})
 			}
 			if wsID != nil {
 				last := &out[len(out)-1]
-				last.Workspaces = append(last.Workspaces, ReachedWorkspace{ID: *wsID, Name: *name, Role: *role, Via: *via})
+				last.Workspaces = append(last.Workspaces, tenantd.ReachedWorkspace{ID: *wsID, Name: *name, Role: *role, Via: *via})
 				grants++
 			}
 		}

@@ -14,13 +14,13 @@ import (
 )
 
 // orgScope is the scope a request of this user would get from the flow.
-func orgScope(tenant, user uuid.UUID, role string, workspaces map[uuid.UUID]string) postgres.Scope {
-	return postgres.ScopeFor(&tenantd.Principal{TenantID: tenant, UserID: user, Role: role, Workspaces: workspaces},
+func orgScope(tenant, user uuid.UUID, role string, workspaces map[uuid.UUID]string) tenantd.Scope {
+	return tenantd.ScopeFor(&tenantd.Principal{TenantID: tenant, UserID: user, Role: role, Workspaces: workspaces},
 		tenantd.RequestInfo{ID: "test"})
 }
 
 func isMissing(err error, kind string, id uuid.UUID) bool {
-	var m *postgres.MissingID
+	var m *tenantd.MissingID
 	return errors.As(err, &m) && m.Kind == kind && m.ID == id && tenantd.ErrorCode(err) == tenantd.ENOTFOUND
 }
 
@@ -34,19 +34,19 @@ func TestWorkspacePolicyWithoutHandlerChecks(t *testing.T) {
 	tenant, owner := newTenant(t, db, "pro")
 	admin := orgScope(tenant, owner, tenantd.RoleOwner, nil)
 
-	mine, err := db.CreateWorkspace(ctx, admin, "Mine", "")
+	mine, err := db.Workspaces().Create(ctx, admin, "Mine", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	theirs, err := db.CreateWorkspace(ctx, admin, "Theirs", "secret plans")
+	theirs, err := db.Workspaces().Create(ctx, admin, "Theirs", "secret plans")
 	if err != nil {
 		t.Fatal(err)
 	}
-	member, err := db.CreateUser(ctx, admin, "member@example.com", tenantd.RoleMember, "x")
+	member, err := db.Users().Create(ctx, admin, "member@example.com", tenantd.RoleMember, "x")
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := db.CreateUser(ctx, admin, "other@example.com", tenantd.RoleMember, "x")
+	other, err := db.Users().Create(ctx, admin, "other@example.com", tenantd.RoleMember, "x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestWorkspacePolicyWithoutHandlerChecks(t *testing.T) {
 		user uuid.UUID
 		role string
 	}{{mine.ID, member.ID, "viewer"}, {theirs.ID, other.ID, "manager"}} {
-		if _, _, err := db.PutMember(ctx, admin, m.ws, m.user, m.role); err != nil {
+		if _, _, err := db.Workspaces().PutMember(ctx, admin, m.ws, m.user, m.role); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -63,24 +63,24 @@ func TestWorkspacePolicyWithoutHandlerChecks(t *testing.T) {
 	manager := orgScope(tenant, member.ID, tenantd.RoleMember, map[uuid.UUID]string{mine.ID: "manager"})
 
 	// Reads: only the member's workspace, without any filter from Go.
-	items, _, err := db.ListWorkspaces(ctx, viewer, postgres.Page{}, nil)
+	items, _, err := db.Workspaces().List(ctx, viewer, tenantd.Page{}, nil)
 	if err != nil || len(items) != 1 || items[0].ID != mine.ID {
 		t.Fatalf("member lists %v (err %v), want only %s", items, err, mine.ID)
 	}
 	// The handler's own filter works alongside: none, or just theirs.
 	for _, only := range [][]uuid.UUID{{}, {theirs.ID}} {
-		if items, _, err := db.ListWorkspaces(ctx, admin, postgres.Page{}, only); err != nil || len(items) != len(only) {
+		if items, _, err := db.Workspaces().List(ctx, admin, tenantd.Page{}, only); err != nil || len(items) != len(only) {
 			t.Fatalf("owner lists %v filtered to %v (err %v)", items, only, err)
 		}
 	}
-	if _, err := db.GetWorkspace(ctx, viewer, theirs.ID); !isMissing(err, "workspace", theirs.ID) {
+	if _, err := db.Workspaces().Get(ctx, viewer, theirs.ID); !isMissing(err, "workspace", theirs.ID) {
 		t.Fatalf("member reads another workspace: %v", err)
 	}
-	if _, _, err := db.ListMembers(ctx, viewer, theirs.ID, postgres.Page{}); !isMissing(err, "workspace", theirs.ID) {
+	if _, _, err := db.Workspaces().ListMembers(ctx, viewer, theirs.ID, tenantd.Page{}); !isMissing(err, "workspace", theirs.ID) {
 		t.Fatalf("member lists another workspace's members: %v", err)
 	}
 	// Raw statements through the door: the policies alone decide.
-	count := func(s postgres.Scope, q string, args ...any) int {
+	count := func(s tenantd.Scope, q string, args ...any) int {
 		t.Helper()
 		n := -1
 		err := db.Run(ctx, s, postgres.Statement{SQL: q, Args: args, Scan: func(r pgx.Rows) error {
@@ -109,32 +109,32 @@ func TestWorkspacePolicyWithoutHandlerChecks(t *testing.T) {
 	// Writes: only owners and admins change workspaces and users; only
 	// managers change members.
 	name := "Renamed"
-	if _, err := db.UpdateWorkspace(ctx, manager, mine.ID, postgres.WorkspacePatch{Name: &name}); !isMissing(err, "workspace", mine.ID) {
+	if _, err := db.Workspaces().Update(ctx, manager, mine.ID, tenantd.WorkspacePatch{Name: &name}); !isMissing(err, "workspace", mine.ID) {
 		t.Errorf("a manager renamed a workspace: %v", err)
 	}
-	if err := db.DeleteWorkspace(ctx, manager, mine.ID); !isMissing(err, "workspace", mine.ID) {
+	if err := db.Workspaces().Delete(ctx, manager, mine.ID); !isMissing(err, "workspace", mine.ID) {
 		t.Errorf("a manager deleted a workspace: %v", err)
 	}
-	if _, err := db.CreateWorkspace(ctx, manager, "Sneaky", ""); tenantd.ErrorCode(err) != tenantd.EFORBIDDEN {
+	if _, err := db.Workspaces().Create(ctx, manager, "Sneaky", ""); tenantd.ErrorCode(err) != tenantd.EFORBIDDEN {
 		t.Errorf("a member created a workspace: %v", err)
 	}
-	if _, _, err := db.PutMember(ctx, viewer, mine.ID, other.ID, "manager"); tenantd.ErrorCode(err) != tenantd.EFORBIDDEN {
+	if _, _, err := db.Workspaces().PutMember(ctx, viewer, mine.ID, other.ID, "manager"); tenantd.ErrorCode(err) != tenantd.EFORBIDDEN {
 		t.Errorf("a viewer added a member: %v", err)
 	}
-	if _, _, err := db.PutMember(ctx, manager, theirs.ID, member.ID, "manager"); !isMissing(err, "workspace", theirs.ID) {
+	if _, _, err := db.Workspaces().PutMember(ctx, manager, theirs.ID, member.ID, "manager"); !isMissing(err, "workspace", theirs.ID) {
 		t.Errorf("a manager of one workspace joined another: %v", err)
 	}
-	if err := db.DeleteMember(ctx, viewer, mine.ID, member.ID); !isMissing(err, "user", member.ID) {
+	if err := db.Workspaces().DeleteMember(ctx, viewer, mine.ID, member.ID); !isMissing(err, "user", member.ID) {
 		t.Errorf("a viewer removed a member: %v", err)
 	}
-	if _, err := db.CreateUser(ctx, manager, "new@example.com", tenantd.RoleMember, "x"); tenantd.ErrorCode(err) != tenantd.EFORBIDDEN {
+	if _, err := db.Users().Create(ctx, manager, "new@example.com", tenantd.RoleMember, "x"); tenantd.ErrorCode(err) != tenantd.EFORBIDDEN {
 		t.Errorf("a member created a user: %v", err)
 	}
 	allow := func(tenantd.User) error { return nil }
-	if _, _, err := db.UpdateUser(ctx, manager, owner, postgres.UserPatch{Role: &[]string{"member"}[0]}, allow); !isMissing(err, "user", owner) {
+	if _, _, err := db.Users().Update(ctx, manager, owner, tenantd.UserPatch{Role: &[]string{"member"}[0]}, allow); !isMissing(err, "user", owner) {
 		t.Errorf("a member demoted the owner: %v", err)
 	}
-	if _, err := db.DeactivateUser(ctx, manager, other.ID, allow); !isMissing(err, "user", other.ID) {
+	if _, err := db.Users().Deactivate(ctx, manager, other.ID, allow); !isMissing(err, "user", other.ID) {
 		t.Errorf("a member deactivated a user: %v", err)
 	}
 
@@ -154,10 +154,10 @@ SELECT string_agg(w.name || ':' || (w.deleted_at IS NULL)::text, ',' ORDER BY w.
 
 	// And what the policies allow, they allow: a manager manages members of
 	// their own workspace.
-	if _, created, err := db.PutMember(ctx, manager, mine.ID, other.ID, "editor"); err != nil || !created {
+	if _, created, err := db.Workspaces().PutMember(ctx, manager, mine.ID, other.ID, "editor"); err != nil || !created {
 		t.Errorf("a manager could not add a member: %v", err)
 	}
-	if err := db.DeleteMember(ctx, manager, mine.ID, other.ID); err != nil {
+	if err := db.Workspaces().DeleteMember(ctx, manager, mine.ID, other.ID); err != nil {
 		t.Errorf("a manager could not remove a member: %v", err)
 	}
 }

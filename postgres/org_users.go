@@ -40,19 +40,19 @@ SELECT ` + userColumns + `
 // ListUsers returns one page of the tenant's users, oldest first, deactivated
 // ones included, and the cursor of the next page ("" after the last). For
 // owners and admins (the handler checks). EBADREQUEST for a bad page.
-func (db *DB) ListUsers(ctx context.Context, s Scope, p Page) (items []tenantd.User, next string, err error) {
-	limit, after, err := p.parse()
+func (store *Users) List(ctx context.Context, s tenantd.Scope, p tenantd.Page) (items []tenantd.User, next string, err error) {
+	limit, after, err := parsePage(p)
 	if err != nil {
 		return nil, "", err
 	}
-	return listPage(ctx, db, s, listUsersSQL, append(append([]any{s.TenantID}, after.args()...), limit+1), limit,
+	return listPage(ctx, store.db, s, listUsersSQL, append(append([]any{s.TenantID}, after.args()...), limit+1), limit,
 		scanUser, func(u tenantd.User) (time.Time, uuid.UUID) { return u.CreatedAt, u.ID })
 }
 
 // GetUser returns one user of the tenant. MissingID when there is none.
-func (db *DB) GetUser(ctx context.Context, s Scope, id uuid.UUID) (*tenantd.User, error) {
+func (store *Users) Get(ctx context.Context, s tenantd.Scope, id uuid.UUID) (*tenantd.User, error) {
 	var u *tenantd.User
-	err := db.Run(ctx, s, Statement{
+	err := store.db.Run(ctx, s, Statement{
 		SQL:  `SELECT ` + userColumns + ` FROM users WHERE tenant_id = $1 AND id = $2`,
 		Args: []any{s.TenantID, id},
 		Scan: func(rows pgx.Rows) error {
@@ -72,9 +72,9 @@ func (db *DB) GetUser(ctx context.Context, s Scope, id uuid.UUID) (*tenantd.User
 
 // CreateUser adds an active user with a password. ECONFLICT when the email
 // is taken in this tenant, ELIMIT at max_users. For owners and admins.
-func (db *DB) CreateUser(ctx context.Context, s Scope, email, role, passwordHash string) (*tenantd.User, error) {
+func (store *Users) Create(ctx context.Context, s tenantd.Scope, email, role, passwordHash string) (*tenantd.User, error) {
 	var u tenantd.User
-	err := db.Run(ctx, s, Statement{
+	err := store.db.Run(ctx, s, Statement{
 		SQL: `INSERT INTO users (tenant_id, email, role, password_hash, status) VALUES ($1, $2, $3, $4, 'active')
 		      RETURNING ` + userColumns,
 		Args: []any{s.TenantID, email, role, passwordHash},
@@ -103,14 +103,6 @@ func insertedNothing(rows pgx.Rows) error {
 	return errors.New("postgres: insert returned no row")
 }
 
-// Invitation is a pending invitation: only the hash of its secret is
-// stored; the secret itself goes to the inviter once.
-type Invitation struct {
-	ID        uuid.UUID
-	TokenHash []byte
-	ExpiresAt time.Time
-}
-
 const inviteUserSQL = `
 WITH u AS (
     INSERT INTO users (tenant_id, email, role, status) VALUES ($1, $2, $3, 'invited')
@@ -125,9 +117,9 @@ SELECT u.id, u.email, u.role, u.status, u.created_at, u.updated_at FROM u JOIN i
 // InviteUser adds an invited user (no password yet) and their invitation,
 // in one round trip, with an invitation.created event. ECONFLICT when the
 // email is taken in this tenant, ELIMIT at max_users. For owners and admins.
-func (db *DB) InviteUser(ctx context.Context, s Scope, email, role string, inv Invitation) (*tenantd.User, error) {
+func (store *Users) Invite(ctx context.Context, s tenantd.Scope, email, role string, inv tenantd.Invitation) (*tenantd.User, error) {
 	var u tenantd.User
-	err := db.Run(ctx, s, Statement{
+	err := store.db.Run(ctx, s, Statement{
 		SQL:  inviteUserSQL,
 		Args: []any{s.TenantID, email, role, inv.ID, inv.TokenHash, inv.ExpiresAt},
 		Scan: func(rows pgx.Rows) error {
@@ -146,15 +138,6 @@ func (db *DB) InviteUser(ctx context.Context, s Scope, email, role string, inv I
 	}
 	u.TenantID = s.TenantID
 	return &u, nil
-}
-
-// UserPatch is a change to a user; nil fields stay as they are.
-type UserPatch struct {
-	Role     *string
-	Disabled *bool
-	// IfMatch, when set, lists the versions (updated_at) the change applies
-	// to: another current version makes the update EPRECONDITION.
-	IfMatch []time.Time
 }
 
 // lockUser reads a user for update. The row lock makes the authorize
@@ -196,10 +179,10 @@ func revokeSessions(ctx context.Context, tx *Tx, user uuid.UUID, reason string) 
 // sessions whose principal changed (revoked or with a new role), for the
 // caller to drop from its cache. MissingID when there is no such user,
 // ECONFLICT for a deactivated user or the last owner. For owners and admins.
-func (db *DB) UpdateUser(ctx context.Context, s Scope, id uuid.UUID, p UserPatch, authorize func(tenantd.User) error) (*tenantd.User, []uuid.UUID, error) {
+func (store *Users) Update(ctx context.Context, s tenantd.Scope, id uuid.UUID, p tenantd.UserPatch, authorize func(tenantd.User) error) (*tenantd.User, []uuid.UUID, error) {
 	var out tenantd.User
 	var sessions []uuid.UUID
-	err := db.InTenant(ctx, s, func(tx *Tx) error {
+	err := store.db.InTenant(ctx, s, func(tx *Tx) error {
 		u, hasPassword, err := lockUser(ctx, tx, id)
 		if err != nil {
 			return err
@@ -261,9 +244,9 @@ func (db *DB) UpdateUser(ctx context.Context, s Scope, id uuid.UUID, p UserPatch
 // stored, under a row lock. It returns the revoked session ids. Deactivating
 // a deactivated user changes nothing. MissingID when there is no such user,
 // ECONFLICT for the last owner. For owners and admins.
-func (db *DB) DeactivateUser(ctx context.Context, s Scope, id uuid.UUID, authorize func(tenantd.User) error) ([]uuid.UUID, error) {
+func (store *Users) Deactivate(ctx context.Context, s tenantd.Scope, id uuid.UUID, authorize func(tenantd.User) error) ([]uuid.UUID, error) {
 	var sessions []uuid.UUID
-	err := db.InTenant(ctx, s, func(tx *Tx) error {
+	err := store.db.InTenant(ctx, s, func(tx *Tx) error {
 		u, _, err := lockUser(ctx, tx, id)
 		if err != nil {
 			return err
@@ -284,16 +267,6 @@ func (db *DB) DeactivateUser(ctx context.Context, s Scope, id uuid.UUID, authori
 	return sessions, err
 }
 
-// InvitationResult is the outcome of presenting an invitation token.
-type InvitationResult struct {
-	// Known: the invitation exists; a refusal is then recorded in its
-	// tenant's audit log.
-	Known  bool
-	OK     bool
-	User   tenantd.User
-	Tenant tenantd.Tenant
-}
-
 // AcceptInvitation sets the password of an invited user and activates them,
 // once: the invitation must exist in the tenant, match (matches checks the
 // stored hash, in constant time), be unexpired and unused, and its user
@@ -303,12 +276,12 @@ type InvitationResult struct {
 // one as invitation.accepted, next to the database's user.updated event,
 // both with the invitee as actor. Nobody is logged in: the server acts for
 // the invitee, with the token as their proof.
-func (db *DB) AcceptInvitation(ctx context.Context, tenant, invitation uuid.UUID, matches func(stored []byte) bool, password func() (string, error), req tenantd.RequestInfo) (InvitationResult, error) {
-	var res InvitationResult
-	s := AnonymousScope(tenant, req)
+func (store *Users) AcceptInvitation(ctx context.Context, tenant, invitation uuid.UUID, matches func(stored []byte) bool, password func() (string, error), req tenantd.RequestInfo) (tenantd.InvitationResult, error) {
+	var res tenantd.InvitationResult
+	s := tenantd.AnonymousScope(tenant, req)
 	var user uuid.UUID
 	var stored []byte
-	err := db.Run(ctx, s, Statement{
+	err := store.db.Run(ctx, s, Statement{
 		SQL:  `SELECT user_id, token_hash FROM invitations WHERE tenant_id = $1 AND id = $2`,
 		Args: []any{tenant, invitation},
 		Scan: func(rows pgx.Rows) error {
@@ -329,13 +302,13 @@ func (db *DB) AcceptInvitation(ctx context.Context, tenant, invitation uuid.UUID
 			TargetType: "invitation", TargetID: invitation.String(), Changes: map[string]any{"reason": reason}}
 	}
 	if !matches(stored) {
-		return res, db.RecordEvent(ctx, s, denied("wrong secret"))
+		return res, store.db.Audit().Record(ctx, s, denied("wrong secret"))
 	}
 	hash, err := password()
 	if err != nil {
 		return res, err
 	}
-	err = db.InTenant(ctx, s, func(tx *Tx) error {
+	err = store.db.InTenant(ctx, s, func(tx *Tx) error {
 		var live, unused bool
 		var status string
 		err := tx.QueryRow(ctx, `

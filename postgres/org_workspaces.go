@@ -46,8 +46,8 @@ SELECT ` + workspaceColumns + `
 // not nil, restricts the list to those ids: the handler passes a member's
 // workspaces; the database's policy restricts a member the same way on its
 // own. EBADREQUEST for a bad page.
-func (db *DB) ListWorkspaces(ctx context.Context, s Scope, p Page, only []uuid.UUID) (items []tenantd.Workspace, next string, err error) {
-	limit, after, err := p.parse()
+func (store *Workspaces) List(ctx context.Context, s tenantd.Scope, p tenantd.Page, only []uuid.UUID) (items []tenantd.Workspace, next string, err error) {
+	limit, after, err := parsePage(p)
 	if err != nil {
 		return nil, "", err
 	}
@@ -58,14 +58,14 @@ func (db *DB) ListWorkspaces(ctx context.Context, s Scope, p Page, only []uuid.U
 			ids = append(ids, id.String())
 		}
 	}
-	return listPage(ctx, db, s, listWorkspacesSQL, append(append([]any{s.TenantID}, after.args()...), limit+1, ids), limit,
+	return listPage(ctx, store.db, s, listWorkspacesSQL, append(append([]any{s.TenantID}, after.args()...), limit+1, ids), limit,
 		scanWorkspace, func(w tenantd.Workspace) (time.Time, uuid.UUID) { return w.CreatedAt, w.ID })
 }
 
 // GetWorkspace returns one live workspace the caller reaches. MissingID
 // when there is none (or the policy hides it).
-func (db *DB) GetWorkspace(ctx context.Context, s Scope, id uuid.UUID) (*tenantd.Workspace, error) {
-	return db.oneWorkspace(ctx, s, missing("workspace", id), Statement{
+func (store *Workspaces) Get(ctx context.Context, s tenantd.Scope, id uuid.UUID) (*tenantd.Workspace, error) {
+	return store.db.oneWorkspace(ctx, s, missing("workspace", id), Statement{
 		SQL:  `SELECT ` + workspaceColumns + ` FROM workspaces WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL`,
 		Args: []any{s.TenantID, id},
 	})
@@ -74,21 +74,12 @@ func (db *DB) GetWorkspace(ctx context.Context, s Scope, id uuid.UUID) (*tenantd
 // CreateWorkspace adds a workspace. ECONFLICT when a live workspace of the
 // tenant has the same name (case-insensitively), ELIMIT at max_workspaces.
 // For owners and admins.
-func (db *DB) CreateWorkspace(ctx context.Context, s Scope, name, description string) (*tenantd.Workspace, error) {
-	return db.oneWorkspace(ctx, s, errors.New("postgres: insert returned no row"), Statement{
+func (store *Workspaces) Create(ctx context.Context, s tenantd.Scope, name, description string) (*tenantd.Workspace, error) {
+	return store.db.oneWorkspace(ctx, s, errors.New("postgres: insert returned no row"), Statement{
 		SQL: `INSERT INTO workspaces (tenant_id, name, description) VALUES ($1, $2, $3)
 		      RETURNING ` + workspaceColumns,
 		Args: []any{s.TenantID, name, description},
 	})
-}
-
-// WorkspacePatch is a change to a workspace; nil fields stay as they are.
-// IfMatch, when set, lists the versions (updated_at) the change applies
-// to: another current version makes the update EPRECONDITION.
-type WorkspacePatch struct {
-	Name        *string
-	Description *string
-	IfMatch     []time.Time
 }
 
 // updateWorkspaceSQL changes a live workspace under its row lock if its
@@ -114,12 +105,12 @@ SELECT (SELECT updated_at FROM cur), ` + workspaceColumns + ` FROM workspaces
 // changes nothing writes nothing. MissingID when there is no such
 // workspace, ECONFLICT for a taken name, EPRECONDITION when p.IfMatch does
 // not name its current version. For owners and admins.
-func (db *DB) UpdateWorkspace(ctx context.Context, s Scope, id uuid.UUID, p WorkspacePatch) (*tenantd.Workspace, error) {
+func (store *Workspaces) Update(ctx context.Context, s tenantd.Scope, id uuid.UUID, p tenantd.WorkspacePatch) (*tenantd.Workspace, error) {
 	var (
 		w    *tenantd.Workspace
 		prev time.Time
 	)
-	err := db.Run(ctx, s, Statement{
+	err := store.db.Run(ctx, s, Statement{
 		SQL:  updateWorkspaceSQL,
 		Args: []any{s.TenantID, id, p.Name, p.Description, p.IfMatch},
 		Scan: func(rows pgx.Rows) error {
@@ -148,8 +139,8 @@ func (db *DB) UpdateWorkspace(ctx context.Context, s Scope, id uuid.UUID, p Work
 // DeleteWorkspace soft-deletes a live workspace: it no longer counts toward
 // max_workspaces and is invisible from then on. MissingID when there is no
 // such workspace. For owners and admins.
-func (db *DB) DeleteWorkspace(ctx context.Context, s Scope, id uuid.UUID) error {
-	_, err := db.oneWorkspace(ctx, s, missing("workspace", id), Statement{
+func (store *Workspaces) Delete(ctx context.Context, s tenantd.Scope, id uuid.UUID) error {
+	_, err := store.db.oneWorkspace(ctx, s, missing("workspace", id), Statement{
 		SQL: `UPDATE workspaces SET deleted_at = now(), updated_at = now()
 		      WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING ` + workspaceColumns,
 		Args: []any{s.TenantID, id},
@@ -160,7 +151,7 @@ func (db *DB) DeleteWorkspace(ctx context.Context, s Scope, id uuid.UUID) error 
 // oneWorkspace runs a statement that returns at most one workspace, and
 // none as the error: MissingID for a lookup or change of an id (the nil
 // UUID included), an internal error for an insert.
-func (db *DB) oneWorkspace(ctx context.Context, s Scope, none error, st Statement) (*tenantd.Workspace, error) {
+func (db *DB) oneWorkspace(ctx context.Context, s tenantd.Scope, none error, st Statement) (*tenantd.Workspace, error) {
 	var w *tenantd.Workspace
 	st.Scan = func(rows pgx.Rows) error {
 		if !rows.Next() {
@@ -203,12 +194,12 @@ SELECT m.workspace_id, m.user_id, u.email, m.role, m.created_at
 // ListMembers returns one page of a live workspace's members (deactivated
 // users left out), oldest membership first. MissingID when the caller
 // cannot reach the workspace. EBADREQUEST for a bad page.
-func (db *DB) ListMembers(ctx context.Context, s Scope, workspace uuid.UUID, p Page) (items []tenantd.Member, next string, err error) {
-	limit, after, err := p.parse()
+func (store *Workspaces) ListMembers(ctx context.Context, s tenantd.Scope, workspace uuid.UUID, p tenantd.Page) (items []tenantd.Member, next string, err error) {
+	limit, after, err := parsePage(p)
 	if err != nil {
 		return nil, "", err
 	}
-	err = db.InTenant(ctx, s, func(tx *Tx) error {
+	err = store.db.InTenant(ctx, s, func(tx *Tx) error {
 		if err := liveWorkspace(ctx, tx, workspace); err != nil {
 			return err
 		}
@@ -241,8 +232,8 @@ func scanMember(row pgx.CollectableRow) (tenantd.Member, error) {
 // cannot reach the workspace or the user is not the tenant's; ECONFLICT
 // for a deactivated user. For owners, admins and the workspace's managers;
 // the database refuses anyone else (EFORBIDDEN).
-func (db *DB) PutMember(ctx context.Context, s Scope, workspace, user uuid.UUID, role string) (m *tenantd.Member, created bool, err error) {
-	err = db.InTenant(ctx, s, func(tx *Tx) error {
+func (store *Workspaces) PutMember(ctx context.Context, s tenantd.Scope, workspace, user uuid.UUID, role string) (m *tenantd.Member, created bool, err error) {
+	err = store.db.InTenant(ctx, s, func(tx *Tx) error {
 		if err := liveWorkspace(ctx, tx, workspace); err != nil {
 			return err
 		}
@@ -305,8 +296,8 @@ SELECT m.workspace_id, m.user_id, $4::text, m.role, m.created_at FROM workspace_
 // caller cannot reach the workspace or the user is not a member of it. For
 // owners, admins and the workspace's managers; the database deletes
 // nothing for anyone else.
-func (db *DB) DeleteMember(ctx context.Context, s Scope, workspace, user uuid.UUID) error {
-	return db.InTenant(ctx, s, func(tx *Tx) error {
+func (store *Workspaces) DeleteMember(ctx context.Context, s tenantd.Scope, workspace, user uuid.UUID) error {
+	return store.db.InTenant(ctx, s, func(tx *Tx) error {
 		if err := liveWorkspace(ctx, tx, workspace); err != nil {
 			return err
 		}

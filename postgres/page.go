@@ -6,35 +6,16 @@ import (
 
 	"encoding/base64"
 	"encoding/json"
+	"strings"
+
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"strings"
 
 	"github.com/tenantd/tenantd"
 )
 
-// Every list of the API pages the same way: a limit between 1 and MaxPage
-// (0 means DefaultPage) and an opaque cursor that the previous page
-// returned. Cursors never carry a tenant: every query names the caller's
-// tenant, so a cursor taken from another tenant's listing (or forged) only
-// ever selects the caller's own rows.
-const (
-	DefaultPage = 50
-	MaxPage     = 500
-)
-
 func badCursor() error {
 	return tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "cursor" is not a cursor this API returned.`)
-}
-
-func pageSize(limit int) (int, error) {
-	if limit == 0 {
-		return DefaultPage, nil
-	}
-	if limit < 0 || limit > MaxPage {
-		return 0, tenantd.Errorf(tenantd.EBADREQUEST, `Parameter "limit" must be between 1 and %d.`, MaxPage)
-	}
-	return limit, nil
 }
 
 // encodeCursor and decodeCursor make opaque page cursors: base64url of a
@@ -66,7 +47,7 @@ func decodeCursor(s string, v any) error {
 // listPage runs a keyset-paginated list query for the scope and returns up
 // to limit rows and the cursor of the next page ("" on the last one). The
 // query asks for limit+1 rows; the extra one only says that more follow.
-func listPage[T any](ctx context.Context, db *DB, s Scope, sql string, args []any, limit int,
+func listPage[T any](ctx context.Context, db *DB, s tenantd.Scope, sql string, args []any, limit int,
 	scan func(pgx.Row) (T, error), key func(T) (time.Time, uuid.UUID)) (items []T, next string, err error) {
 	err = db.Run(ctx, s, Statement{SQL: sql, Args: args, Scan: func(rows pgx.Rows) error {
 		for rows.Next() {

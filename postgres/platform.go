@@ -26,17 +26,17 @@ func scanTenant(row pgx.Row) (*tenantd.Tenant, error) {
 
 // TenantBySlug resolves a login's tenant slug. ENOTFOUND when unknown. It
 // is anonymous work: it waits for the pool's anonymous share.
-func (db *DB) TenantBySlug(ctx context.Context, slug string) (*tenantd.Tenant, error) {
+func (store *Platform) TenantBySlug(ctx context.Context, slug string) (*tenantd.Tenant, error) {
 	if !tenantd.ValidSlug(slug) {
 		return nil, tenantd.Errorf(tenantd.ENOTFOUND, "Not found.")
 	}
-	leave, err := db.share.acquireAnonymous(ctx)
+	leave, err := store.db.share.acquireAnonymous(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer leave()
 	var t *tenantd.Tenant
-	err = db.onPlatform(ctx, Statement{SQL: `SELECT ` + tenantColumns + ` FROM app.tenant_by_slug($1)`, Args: []any{slug},
+	err = store.db.onPlatform(ctx, Statement{SQL: `SELECT ` + tenantColumns + ` FROM app.tenant_by_slug($1)`, Args: []any{slug},
 		Scan: func(rows pgx.Rows) error {
 			if !rows.Next() {
 				return pgx.ErrNoRows
@@ -49,9 +49,9 @@ func (db *DB) TenantBySlug(ctx context.Context, slug string) (*tenantd.Tenant, e
 }
 
 // ListTenants lists every tenant, for operators (`tenantd tenant list`).
-func (db *DB) ListTenants(ctx context.Context) ([]*tenantd.Tenant, error) {
+func (store *Platform) ListTenants(ctx context.Context) ([]*tenantd.Tenant, error) {
 	var out []*tenantd.Tenant
-	err := db.onPlatform(ctx, Statement{SQL: `SELECT ` + tenantColumns + ` FROM app.list_tenants()`,
+	err := store.db.onPlatform(ctx, Statement{SQL: `SELECT ` + tenantColumns + ` FROM app.list_tenants()`,
 		Scan: func(rows pgx.Rows) error {
 			for rows.Next() {
 				t, err := scanTenant(rows)
@@ -70,7 +70,7 @@ func (db *DB) ListTenants(ctx context.Context) ([]*tenantd.Tenant, error) {
 // counters and audit chain (app.create_tenant), then, under the new
 // tenant's context, the owner user and a tenant.created event. ECONFLICT
 // when the slug is taken.
-func (db *DB) CreateTenant(ctx context.Context, n tenantd.NewTenant, req tenantd.RequestInfo) (*tenantd.Tenant, *tenantd.User, error) {
+func (store *Platform) CreateTenant(ctx context.Context, n tenantd.NewTenant, req tenantd.RequestInfo) (*tenantd.Tenant, *tenantd.User, error) {
 	if err := n.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -81,11 +81,11 @@ func (db *DB) CreateTenant(ctx context.Context, n tenantd.NewTenant, req tenantd
 	var id uuid.UUID
 	var u tenantd.User
 	t := &tenantd.Tenant{}
-	err := db.provision(ctx, db.dir.placeNew(),
+	err := store.db.provision(ctx, store.db.dir.placeNew(),
 		Statement{SQL: `SELECT app.create_tenant($1, $2, $3, $4)`, Args: []any{n.Slug, n.Name, n.Plan, n.Region},
 			Scan: scanOne(&id)},
-		func() (Scope, Statement) {
-			return SystemScope(id, req), Statement{
+		func() (tenantd.Scope, Statement) {
+			return tenantd.SystemScope(id, req), Statement{
 				SQL: `WITH owner AS (
 				          INSERT INTO users (tenant_id, email, password_hash, role) VALUES ($1, $2, $3, 'owner')
 				          RETURNING id, email, role, status, created_at, updated_at)
@@ -110,9 +110,9 @@ func (db *DB) CreateTenant(ctx context.Context, n tenantd.NewTenant, req tenantd
 // tenant) exists in a tenant other than the scope's. It answers only yes or
 // no and is used solely to flag cross-tenant probes; the caller answers 404
 // either way.
-func (db *DB) IDInOtherTenant(ctx context.Context, s Scope, kind string, id uuid.UUID) (bool, error) {
+func (store *Platform) IDInOtherTenant(ctx context.Context, s tenantd.Scope, kind string, id uuid.UUID) (bool, error) {
 	var found bool
-	err := db.Run(ctx, s, Statement{
+	err := store.db.Run(ctx, s, Statement{
 		SQL:  `SELECT app.id_in_other_tenant($1, $2)`,
 		Args: []any{kind, id},
 		Scan: func(rows pgx.Rows) error {

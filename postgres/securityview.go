@@ -16,26 +16,6 @@ import (
 // solely through the SECURITY DEFINER functions of migration 00006, never
 // by turning Row-Level Security off.
 
-// FlaggedEvent is a flagged audit event of some tenant.
-type FlaggedEvent struct {
-	TenantSlug string
-	tenantd.AuditEvent
-}
-
-// SecurityEvent is a security event that belongs to no verified tenant (an
-// unverifiable token, a login to an unknown tenant, an operator's call).
-type SecurityEvent struct {
-	ID         int64
-	OccurredAt time.Time
-	Action     string
-	Reason     string
-	// ClaimedTenantID is what the request claimed, never trusted; nil if none.
-	ClaimedTenantID *uuid.UUID
-	IP              string
-	UserAgent       string
-	RequestID       string
-}
-
 const flaggedEventsSQL = `
 SELECT tenant_id, tenant_slug, seq, event_id, occurred_at, actor_type, actor_id, action, target_type,
        target_id, outcome, flag_reason, coalesce(ip, ''), user_agent, request_id, changes
@@ -59,8 +39,8 @@ type securityCursor struct {
 // FlaggedEvents returns one page of flagged events across all tenants,
 // newest first, and the cursor of the next page ("" after the last).
 // limit is 1..500 (0 means 50). EBADREQUEST for a bad cursor or limit.
-func (db *DB) FlaggedEvents(ctx context.Context, cursor string, limit int) ([]FlaggedEvent, string, error) {
-	limit, err := pageSize(limit)
+func (store *Platform) FlaggedEvents(ctx context.Context, cursor string, limit int) ([]tenantd.FlaggedEvent, string, error) {
+	limit, err := tenantd.PageSize(limit)
 	if err != nil {
 		return nil, "", err
 	}
@@ -72,11 +52,11 @@ func (db *DB) FlaggedEvents(ctx context.Context, cursor string, limit int) ([]Fl
 		}
 		at, tenant, seq = time.UnixMicro(c.At), c.Tenant, c.Seq
 	}
-	var out []FlaggedEvent
-	err = db.onPlatform(ctx, Statement{SQL: flaggedEventsSQL, Args: []any{at, tenant, seq, limit + 1},
+	var out []tenantd.FlaggedEvent
+	err = store.db.onPlatform(ctx, Statement{SQL: flaggedEventsSQL, Args: []any{at, tenant, seq, limit + 1},
 		Scan: func(rows pgx.Rows) error {
 			for rows.Next() {
-				var e FlaggedEvent
+				var e tenantd.FlaggedEvent
 				e.Flagged = true
 				if err := rows.Scan(&e.TenantID, &e.TenantSlug, &e.Seq, &e.ID, &e.OccurredAt, &e.Actor.Type, &e.Actor.ID,
 					&e.Action, &e.Target.Type, &e.Target.ID, &e.Outcome, &e.FlagReason, &e.IP, &e.UserAgent,
@@ -106,8 +86,8 @@ func (db *DB) FlaggedEvents(ctx context.Context, cursor string, limit int) ([]Fl
 // UnattributedSecurityEvents returns one page of security events that
 // belong to no verified tenant, newest first, and the cursor of the next
 // page ("" after the last). limit is 1..500 (0 means 50).
-func (db *DB) UnattributedSecurityEvents(ctx context.Context, cursor string, limit int) ([]SecurityEvent, string, error) {
-	limit, err := pageSize(limit)
+func (store *Platform) UnattributedSecurityEvents(ctx context.Context, cursor string, limit int) ([]tenantd.SecurityEvent, string, error) {
+	limit, err := tenantd.PageSize(limit)
 	if err != nil {
 		return nil, "", err
 	}
@@ -119,11 +99,11 @@ func (db *DB) UnattributedSecurityEvents(ctx context.Context, cursor string, lim
 		}
 		before = c.Before
 	}
-	var out []SecurityEvent
-	err = db.onPlatform(ctx, Statement{SQL: securityEventsSQL, Args: []any{before, limit + 1},
+	var out []tenantd.SecurityEvent
+	err = store.db.onPlatform(ctx, Statement{SQL: securityEventsSQL, Args: []any{before, limit + 1},
 		Scan: func(rows pgx.Rows) error {
 			for rows.Next() {
-				var e SecurityEvent
+				var e tenantd.SecurityEvent
 				if err := rows.Scan(&e.ID, &e.OccurredAt, &e.Action, &e.Reason, &e.ClaimedTenantID, &e.IP,
 					&e.UserAgent, &e.RequestID); err != nil {
 					return err

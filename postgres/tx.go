@@ -19,7 +19,7 @@ type Tx struct {
 	conn    *pgxpool.Conn
 	pending []queued // BEGIN, SET LOCAL and the session guard, not sent yet
 	events  []tenantd.Event
-	scope   Scope
+	scope   tenantd.Scope
 	failed  bool
 }
 
@@ -27,7 +27,7 @@ type Tx struct {
 func (tx *Tx) TenantID() uuid.UUID { return tx.scope.TenantID }
 
 // Scope is the scope the transaction runs with.
-func (tx *Tx) Scope() Scope { return tx.scope }
+func (tx *Tx) Scope() tenantd.Scope { return tx.scope }
 
 // Audit queues an explicit audit event; it is inserted with the COMMIT, in
 // the same round trip, and vanishes if the transaction rolls back.

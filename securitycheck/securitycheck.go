@@ -232,7 +232,7 @@ func (c *Checker) record(ctx context.Context, name string, problems []string, er
 	}
 	// Best effort: when the database is down, so is the security view, and
 	// the log above is what remains.
-	if err := c.db.RecordSecurityEvent(context.WithoutCancel(ctx), EventAction+name, reason,
+	if err := c.db.Identity().RecordSecurityEvent(context.WithoutCancel(ctx), EventAction+name, reason,
 		tenantd.RequestInfo{ID: "security-check"}); err != nil {
 		c.log.Error("recording the failed security check in the security view", "check", name, "err", err)
 	}

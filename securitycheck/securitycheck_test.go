@@ -69,7 +69,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	f.conn = conn
-	if _, _, err := f.env.DB.CreateTenant(t.Context(), tenantd.NewTenant{
+	if _, _, err := f.env.DB.Platform().CreateTenant(t.Context(), tenantd.NewTenant{
 		Slug: "acme", Name: "Acme", Plan: "pro", OwnerEmail: "owner@acme.example", OwnerPasswordHash: "not-a-real-hash",
 	}, tenantd.RequestInfo{ID: "test"}); err != nil {
 		t.Fatal(err)
@@ -114,7 +114,7 @@ func (f *fixture) metric(t *testing.T, name, check string) float64 {
 // lists with the action of check's failures.
 func (f *fixture) securityView(t *testing.T, check string) []string {
 	t.Helper()
-	events, _, err := f.env.DB.UnattributedSecurityEvents(t.Context(), "", 500)
+	events, _, err := f.env.DB.Platform().UnattributedSecurityEvents(t.Context(), "", 500)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func TestTruncatedChainFailsAgainstCheckpoints(t *testing.T) {
 	chk := securitycheck.New(f.env.DB, securitycheck.Options{
 		VerifyChains: func(ctx context.Context) ([]postgres.VerifyResult, error) { return auditor.Verify(ctx, "") },
 	})
-	tenant, err := f.env.DB.TenantBySlug(t.Context(), "acme")
+	tenant, err := f.env.DB.Platform().TenantBySlug(t.Context(), "acme")
 	if err != nil {
 		t.Fatal(err)
 	}

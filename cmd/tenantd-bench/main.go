@@ -212,7 +212,7 @@ func (b *bench) setup(ctx context.Context) error {
 		if err := ring.Refresh(ctx); err != nil {
 			return err
 		}
-		deps, cfg := api.Deps{DB: db, Keys: ring.Keys, Logger: slog.New(slog.DiscardHandler)}, api.Config{}
+		deps, cfg := api.Deps{Stores: db.Stores(), Keys: ring.Keys, Logger: slog.New(slog.DiscardHandler)}, api.Config{}
 		if b.cfg.flood > 0 && i == 0 {
 			// As in production: limits shared through Redis; clients
 			// behind a trusted proxy that names their addresses.
@@ -292,7 +292,7 @@ func (b *bench) provision(ctx context.Context, n int, login bool) error {
 	defer conn.Close(ctx)
 	for i := len(b.users); i < n; i++ {
 		slug := fmt.Sprintf("bench-%d", i)
-		t, owner, err := b.app.CreateTenant(ctx, tenantd.NewTenant{Slug: slug, Name: "Bench " + slug, Plan: "enterprise",
+		t, owner, err := b.app.Platform().CreateTenant(ctx, tenantd.NewTenant{Slug: slug, Name: "Bench " + slug, Plan: "enterprise",
 			OwnerEmail: "owner@example.com", OwnerPasswordHash: passwordHash}, tenantd.RequestInfo{ID: "bench"})
 		if err != nil {
 			return fmt.Errorf("tenant %d: %w", i, err)
@@ -349,7 +349,7 @@ func (b *bench) login(slug string) (string, error) {
 }
 
 func (b *bench) session(ctx context.Context, u *user) (string, error) {
-	sid, err := b.app.CreateSession(ctx, u.tenant, u.id, []byte("bench"), time.Now().Add(24*time.Hour), tenantd.RequestInfo{ID: "bench"})
+	sid, err := b.app.Identity().CreateSession(ctx, u.tenant, u.id, []byte("bench"), time.Now().Add(24*time.Hour), tenantd.RequestInfo{ID: "bench"})
 	if err != nil {
 		return "", err
 	}

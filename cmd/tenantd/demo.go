@@ -21,7 +21,7 @@ var demoTenants = []tenantd.NewTenant{
 // provisionDemo creates the demo tenants that do not exist yet.
 func provisionDemo(ctx context.Context, db *postgres.DB, log *slog.Logger) error {
 	for _, n := range demoTenants {
-		if t, err := db.TenantBySlug(ctx, n.Slug); err == nil {
+		if t, err := db.Platform().TenantBySlug(ctx, n.Slug); err == nil {
 			log.Info("demo tenant already exists", "slug", t.Slug, "tenant_id", t.ID)
 			continue
 		} else if tenantd.ErrorCode(err) != tenantd.ENOTFOUND {
@@ -32,7 +32,7 @@ func provisionDemo(ctx context.Context, db *postgres.DB, log *slog.Logger) error
 			return err
 		}
 		n.OwnerPasswordHash = hash
-		t, _, err := db.CreateTenant(ctx, n, tenantd.RequestInfo{ID: "tenantd-demo"})
+		t, _, err := db.Platform().CreateTenant(ctx, n, tenantd.RequestInfo{ID: "tenantd-demo"})
 		if tenantd.ErrorCode(err) == tenantd.ECONFLICT {
 			continue // another instance created it meanwhile
 		}

@@ -259,7 +259,7 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 	defer stopChecks()
 
 	handler := api.NewServer(api.Deps{
-		DB: db, Keys: ring.Keys, Limiter: limiter, Throttle: throttle, Devices: devices, CSRF: csrf, Logger: log, Registry: reg,
+		Stores: db.Stores(), Keys: ring.Keys, Limiter: limiter, Throttle: throttle, Devices: devices, CSRF: csrf, Logger: log, Registry: reg,
 		SecurityChecks: checks,
 	}, api.Config{Issuer: cfg.issuer, TrustedProxies: cfg.trustedProxies, SecureCookies: cfg.secureCookies,
 		SeparateMetrics: cfg.metricsAddr != ""})

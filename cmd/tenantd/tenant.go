@@ -50,7 +50,7 @@ func cmdTenantCreate(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer db.close()
-	t, owner, err := db.CreateTenant(ctx, n, tenantd.RequestInfo{ID: "tenantd-cli"})
+	t, owner, err := db.Platform().CreateTenant(ctx, n, tenantd.RequestInfo{ID: "tenantd-cli"})
 	if err != nil {
 		if tenantd.ErrorCode(err) == tenantd.ECONFLICT {
 			return fmt.Errorf("a tenant with slug %q already exists", n.Slug)
@@ -76,7 +76,7 @@ func cmdTenantList(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer db.close()
-	tenants, err := db.ListTenants(ctx)
+	tenants, err := db.Platform().ListTenants(ctx)
 	if err != nil {
 		return err
 	}

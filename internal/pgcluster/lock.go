@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // lockDir takes an exclusive flock on dir/tenantd.lock (name is the data dir
@@ -20,7 +21,7 @@ func lockDir(dir, name string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgcluster: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := flockSoon(f); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			holder, _ := os.ReadFile(path)
@@ -34,4 +35,20 @@ func lockDir(dir, name string) (*os.File, error) {
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return f, nil
+}
+
+// flockSoon takes the lock, waiting up to half a second for it. A lock we
+// released a moment ago can still be held through a copy of its file
+// descriptor in a child that another goroutine has forked but not yet
+// exec'd (close-on-exec applies only at exec): on a loaded machine that
+// window is long enough to refuse our own next Start.
+func flockSoon(f *os.File) error {
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -71,14 +71,14 @@ func newWorld(t *testing.T, tenants int) *world {
 	if err := ring.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := api.NewServer(api.Deps{DB: env.DB, Keys: ring.Keys, Logger: slog.New(slog.DiscardHandler)}, api.Config{})
+	srv := api.NewServer(api.Deps{Stores: env.DB.Stores(), Keys: ring.Keys, Logger: slog.New(slog.DiscardHandler)}, api.Config{})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	w := &world{t: t, env: env, ts: ts, client: &http.Client{Timeout: 15 * time.Second}}
 	hash, _ := auth.HashPassword("soak-password-123")
 	for i := range tenants {
 		slug := fmt.Sprintf("soak-%d", i)
-		tn, _, err := env.DB.CreateTenant(context.Background(), tenantd.NewTenant{Slug: slug, Name: slug, Plan: "enterprise",
+		tn, _, err := env.DB.Platform().CreateTenant(context.Background(), tenantd.NewTenant{Slug: slug, Name: slug, Plan: "enterprise",
 			OwnerEmail: "owner@" + slug + ".example", OwnerPasswordHash: hash}, tenantd.RequestInfo{})
 		if err != nil {
 			t.Fatal(err)
