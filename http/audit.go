@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/tenantd/tenantd"
 )
@@ -18,22 +17,21 @@ import (
 // themselves audited there, in the same transaction as the read.
 func (s *Server) auditRoutes() []Route {
 	return []Route{
-		{Method: "GET", Pattern: "/v1/audit-events", Access: Tenant,
+		{Method: "GET", Pattern: "/v1/audit-events", Access: Tenant, Query: listParams,
 			Summary: "Query the tenant's audit log", tenant: s.listAuditEvents},
-		{Method: "GET", Pattern: "/v1/audit-events/export", Access: Tenant, Streaming: true,
+		{Method: "GET", Pattern: "/v1/audit-events/export", Access: Tenant, Streaming: true, Query: exportParams,
 			Summary: "Export the tenant's audit log as JSON Lines or CSV", tenant: s.exportAuditEvents},
 		{Method: "GET", Pattern: "/v1/audit-actions", Access: Tenant,
 			Summary: "The catalogue of audit actions", tenant: s.listAuditActions},
-		{Method: "GET", Pattern: "/v1/admin/security-events", Access: Operator,
+		{Method: "GET", Pattern: "/v1/admin/security-events", Access: Operator, Query: []string{"limit", "flagged_cursor", "unattributed_cursor"},
 			Summary: "Flagged events of every tenant and unattributed security events", operator: s.securityEvents},
 	}
 }
 
-// Query parameters each route takes. tenant_id is accepted (and checked by
-// the flow) only when it names the caller's own tenant.
+// Query parameters of the audit routes (Route.Query).
 var (
-	filterParams = []string{"action", "actor", "target_type", "target_id", "flagged", "since", "until", "tenant_id"}
-	listParams   = append([]string{"limit", "cursor"}, filterParams...)
+	filterParams = []string{"action", "actor", "target_type", "target_id", "flagged", "since", "until"}
+	listParams   = append(append([]string{}, pageParams...), filterParams...)
 	exportParams = append([]string{"format"}, filterParams...)
 )
 
@@ -44,18 +42,12 @@ func mayReadAuditLog(c *call) error {
 	return nil
 }
 
-// auditPage is the answer of GET /v1/audit-events.
-type auditPage struct {
-	Items      []tenantd.AuditEvent `json:"items"`
-	NextCursor *string              `json:"next_cursor"`
-}
-
 // listAuditEvents: GET /v1/audit-events, newest first.
 func (s *Server) listAuditEvents(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := mayReadAuditLog(c); err != nil {
 		return err
 	}
-	q, err := auditQuery(r, listParams)
+	q, err := params(r)
 	if err != nil {
 		return err
 	}
@@ -71,11 +63,7 @@ func (s *Server) listAuditEvents(w http.ResponseWriter, r *http.Request, c *call
 	if err != nil {
 		return err
 	}
-	page := auditPage{Items: items, NextCursor: nullString(next)}
-	if page.Items == nil {
-		page.Items = []tenantd.AuditEvent{}
-	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, pageOf(items, next))
 	return nil
 }
 
@@ -83,9 +71,6 @@ func (s *Server) listAuditEvents(w http.ResponseWriter, r *http.Request, c *call
 // audit event may carry (tenantd.Actions), for any user of the tenant: it
 // holds no tenant data. One page, in the list envelope.
 func (s *Server) listAuditActions(w http.ResponseWriter, r *http.Request, c *call) error {
-	if _, err := auditQuery(r, []string{"tenant_id"}); err != nil {
-		return err
-	}
 	writeJSON(w, http.StatusOK, pageOf(tenantd.Actions, ""))
 	return nil
 }
@@ -97,7 +82,7 @@ func (s *Server) exportAuditEvents(w http.ResponseWriter, r *http.Request, c *ca
 	if err := mayReadAuditLog(c); err != nil {
 		return err
 	}
-	q, err := auditQuery(r, exportParams)
+	q, err := params(r)
 	if err != nil {
 		return err
 	}
@@ -215,23 +200,13 @@ func csvCell(s string) string {
 
 // securityEventsPage is the answer of GET /v1/admin/security-events.
 type securityEventsPage struct {
-	Flagged      flaggedSection      `json:"flagged"`
-	Unattributed unattributedSection `json:"unattributed"`
-}
-
-type flaggedSection struct {
-	Items      []flaggedEvent `json:"items"`
-	NextCursor *string        `json:"next_cursor"`
+	Flagged      itemsPage[flaggedEvent]  `json:"flagged"`
+	Unattributed itemsPage[securityEvent] `json:"unattributed"`
 }
 
 type flaggedEvent struct {
 	TenantSlug string `json:"tenant_slug"`
 	tenantd.AuditEvent
-}
-
-type unattributedSection struct {
-	Items      []securityEvent `json:"items"`
-	NextCursor *string         `json:"next_cursor"`
 }
 
 type securityEvent struct {
@@ -250,7 +225,7 @@ type securityEvent struct {
 // tenant, each newest first with its own cursor. The operator's call is
 // recorded by the operator flow.
 func (s *Server) securityEvents(w http.ResponseWriter, r *http.Request, c *operatorCall) error {
-	q, err := auditQuery(r, []string{"limit", "flagged_cursor", "unattributed_cursor"})
+	q, err := params(r)
 	if err != nil {
 		return err
 	}
@@ -266,51 +241,21 @@ func (s *Server) securityEvents(w http.ResponseWriter, r *http.Request, c *opera
 	if err != nil {
 		return err
 	}
-	page := securityEventsPage{
-		Flagged:      flaggedSection{Items: make([]flaggedEvent, 0, len(flagged)), NextCursor: nullString(nextFlagged)},
-		Unattributed: unattributedSection{Items: make([]securityEvent, 0, len(unattributed)), NextCursor: nullString(nextUnattributed)},
-	}
+	fl := make([]flaggedEvent, 0, len(flagged))
 	for _, e := range flagged {
-		page.Flagged.Items = append(page.Flagged.Items, flaggedEvent{TenantSlug: e.TenantSlug, AuditEvent: e.AuditEvent})
+		fl = append(fl, flaggedEvent{TenantSlug: e.TenantSlug, AuditEvent: e.AuditEvent})
 	}
+	un := make([]securityEvent, 0, len(unattributed))
 	for _, e := range unattributed {
 		se := securityEvent{ID: e.ID, OccurredAt: e.OccurredAt, Action: e.Action, Reason: e.Reason,
 			IP: e.IP, UserAgent: e.UserAgent, RequestID: e.RequestID}
 		if e.ClaimedTenantID != nil {
 			se.ClaimedTenantID = nullString(e.ClaimedTenantID.String())
 		}
-		page.Unattributed.Items = append(page.Unattributed.Items, se)
+		un = append(un, se)
 	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, securityEventsPage{Flagged: pageOf(fl, nextFlagged), Unattributed: pageOf(un, nextUnattributed)})
 	return nil
-}
-
-// auditQuery returns the query parameters of r, refusing unknown and
-// repeated ones and invalid text, so that a mistyped filter is a 400 and
-// never a silently unfiltered answer.
-func auditQuery(r *http.Request, allowed []string) (map[string]string, error) {
-	q, err := query(r)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for k, vs := range q {
-		known := false
-		for _, a := range allowed {
-			known = known || a == k
-		}
-		if !known {
-			return nil, tenantd.Errorf(tenantd.EBADREQUEST, "Unknown parameter %q.", clip(k))
-		}
-		if len(vs) != 1 {
-			return nil, tenantd.Errorf(tenantd.EBADREQUEST, "Parameter %q may be given only once.", k)
-		}
-		if !utf8.ValidString(vs[0]) || strings.ContainsRune(vs[0], 0) {
-			return nil, tenantd.Errorf(tenantd.EBADREQUEST, "Parameter %q is not valid text.", k)
-		}
-		out[k] = vs[0]
-	}
-	return out, nil
 }
 
 // auditFilter reads the filter parameters; postgres validates the rest.
@@ -344,11 +289,4 @@ func auditLimit(q map[string]string) (int, error) {
 		return 0, nil
 	}
 	return tenantd.ParseLimit(v)
-}
-
-func nullString(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }

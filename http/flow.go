@@ -332,6 +332,9 @@ func sameAccess(a, b *tenantd.Principal) bool {
 
 // runHandler runs a tenant handler on a fresh copy of the buffered body.
 func (s *Server) runHandler(w http.ResponseWriter, r *http.Request, rt Route, c *call, body []byte) error {
+	if err := checkParams(r, rt); err != nil {
+		return err
+	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return rt.tenant(w, r, c)
 }

@@ -35,7 +35,7 @@ func (s *Server) serveOperator(w http.ResponseWriter, r *http.Request, rt Route)
 			c := &operatorCall{operatorID: claims.UserID(), req: req}
 			s.identity.RecordSecurityEvent(context.WithoutCancel(r.Context()), "operator."+rt.Method+" "+rt.Pattern,
 				"operator "+c.operatorID.String(), req)
-			_, herr := query(r)
+			herr := checkParams(r, rt)
 			if herr == nil {
 				herr = rt.operator(w, r, c)
 			}

@@ -22,6 +22,10 @@ type Route struct {
 	Summary string
 	// Streaming routes (exports) are not bound by the request timeout.
 	Streaming bool
+	// Query lists the query parameters the route takes. Any other is a 400
+	// (params.go): a mistyped filter must never read as an unfiltered
+	// answer. tenant_id is taken on every tenant route, checked by the flow.
+	Query []string
 	// NoIdempotencyKey exempts a tenant POST from the Idempotency-Key
 	// protocol (idempotency.go): introspection reads, and logout is
 	// idempotent by nature (and its session is gone afterwards). Every other
@@ -68,7 +72,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 		stateOf(r.Context()).route = rt.Method + " " + rt.Pattern
 		switch rt.Access {
 		case Public:
-			_, err := query(r) // see query: the tenant and operator flows check it too
+			err := checkParams(r, rt) // the tenant and operator flows check them too
 			if err == nil {
 				err = rt.public(w, r)
 			}

@@ -88,3 +88,24 @@ func TestUnauthorizedCarriesAChallenge(t *testing.T) {
 		}
 	}
 }
+
+// One query-parameter policy for every route: what a route does not take is
+// a 400, never silently ignored; a repeated parameter too. tenant_id naming
+// the caller's own tenant is taken everywhere.
+func TestUnknownQueryParametersAreRefused(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	tn := a.newTenant("pro")
+	for _, path := range []string{"/v1/users?limt=5", "/v1/workspaces?status=active", "/v1/me?verbose=1",
+		"/v1/tenant/usage?x=1", "/v1/audit-events?acton=login.failed", "/v1/users?limit=5&limit=6", "/healthz?x=1"} {
+		res := a.do("GET", path, tn.Token, nil)
+		if res.Status != 400 {
+			t.Errorf("GET %s: %d, want 400: %s", path, res.Status, res.Body)
+		}
+	}
+	for _, path := range []string{"/v1/users?limit=5", "/v1/me?tenant_id=" + tn.ID.String(), "/v1/workspaces?cursor="} {
+		if res := a.do("GET", path, tn.Token, nil); res.Status != 200 {
+			t.Errorf("GET %s: %d, want 200: %s", path, res.Status, res.Body)
+		}
+	}
+}

@@ -18,24 +18,24 @@ import (
 // in the write's own transaction; the handlers add no event for them.
 func (s *Server) organisationRoutes() []Route {
 	return []Route{
-		{Method: "GET", Pattern: "/v1/users", Access: Tenant, Summary: "List the tenant's users", tenant: s.listUsers},
+		{Method: "GET", Pattern: "/v1/users", Access: Tenant, Query: pageParams, Summary: "List the tenant's users", tenant: s.listUsers},
 		{Method: "POST", Pattern: "/v1/users", Access: Tenant, Summary: "Add or invite a user", tenant: s.createUser},
 		{Method: "GET", Pattern: "/v1/users/{id}", Access: Tenant, Summary: "One user", tenant: s.getUser},
 		{Method: "PATCH", Pattern: "/v1/users/{id}", Access: Tenant, Summary: "Change a user's role or disable them", tenant: s.patchUser},
 		{Method: "DELETE", Pattern: "/v1/users/{id}", Access: Tenant, Summary: "Deactivate a user", tenant: s.deleteUser},
 		{Method: "POST", Pattern: "/v1/auth/accept-invite", Access: Public, Summary: "Accept an invitation", public: s.acceptInvite},
 
-		{Method: "GET", Pattern: "/v1/workspaces", Access: Tenant, Summary: "List the workspaces the caller reaches", tenant: s.listWorkspaces},
+		{Method: "GET", Pattern: "/v1/workspaces", Access: Tenant, Query: pageParams, Summary: "List the workspaces the caller reaches", tenant: s.listWorkspaces},
 		{Method: "POST", Pattern: "/v1/workspaces", Access: Tenant, Summary: "Create a workspace", tenant: s.createWorkspace},
 		{Method: "GET", Pattern: "/v1/workspaces/{id}", Access: Tenant, Summary: "One workspace", tenant: s.getWorkspace},
 		{Method: "PATCH", Pattern: "/v1/workspaces/{id}", Access: Tenant, Summary: "Rename or redescribe a workspace", tenant: s.patchWorkspace},
 		{Method: "DELETE", Pattern: "/v1/workspaces/{id}", Access: Tenant, Summary: "Delete a workspace", tenant: s.deleteWorkspace},
-		{Method: "GET", Pattern: "/v1/workspaces/{id}/members", Access: Tenant, Summary: "List a workspace's members", tenant: s.listMembers},
+		{Method: "GET", Pattern: "/v1/workspaces/{id}/members", Access: Tenant, Query: pageParams, Summary: "List a workspace's members", tenant: s.listMembers},
 		{Method: "PUT", Pattern: "/v1/workspaces/{id}/members/{user_id}", Access: Tenant, Summary: "Give a user a workspace role", tenant: s.putMember},
 		{Method: "DELETE", Pattern: "/v1/workspaces/{id}/members/{user_id}", Access: Tenant, Summary: "Remove a user from a workspace", tenant: s.deleteMember},
 
 		{Method: "GET", Pattern: "/v1/tenant/usage", Access: Tenant, Summary: "The tenant's usage and limits", tenant: s.usage},
-		{Method: "GET", Pattern: "/v1/access-review", Access: Tenant, Summary: "Who can reach which workspace, and why", tenant: s.accessReview},
+		{Method: "GET", Pattern: "/v1/access-review", Access: Tenant, Query: []string{"format"}, Summary: "Who can reach which workspace, and why", tenant: s.accessReview},
 	}
 }
 
@@ -62,36 +62,6 @@ func named(err error) error {
 		return notFound(m.Kind, m.ID)
 	}
 	return err
-}
-
-// listPage reads the keyset pagination parameters limit and cursor.
-func listPage(r *http.Request) (tenantd.Page, error) {
-	q, err := query(r)
-	if err != nil {
-		return tenantd.Page{}, err
-	}
-	p := tenantd.Page{Cursor: q.Get("cursor")}
-	if v, ok := q["limit"]; ok {
-		p.Limit, err = tenantd.ParseLimit(v[0])
-	}
-	return p, err
-}
-
-// itemsPage is one page of a list: next_cursor is null after the last.
-type itemsPage[T any] struct {
-	Items      []T     `json:"items"`
-	NextCursor *string `json:"next_cursor"`
-}
-
-func pageOf[T any](items []T, next string) itemsPage[T] {
-	p := itemsPage[T]{Items: items}
-	if p.Items == nil {
-		p.Items = []T{}
-	}
-	if next != "" {
-		p.NextCursor = &next
-	}
-	return p
 }
 
 // listUsers: GET /v1/users. Owners and admins.
