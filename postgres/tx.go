@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -21,6 +23,7 @@ type Tx struct {
 	events  []tenantd.Event
 	scope   tenantd.Scope
 	failed  bool
+	copies  int // CopyIn calls, naming their temporary tables
 }
 
 // TenantID is the tenant every statement of this transaction is scoped to.
@@ -47,7 +50,7 @@ func (tx *Tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Command
 // context with it in the same round trip.
 func (tx *Tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	if tx.failed {
-		return nil, errors.New("postgres: transaction already failed")
+		return nil, errTxFailed
 	}
 	if err := tx.db.prepareAll(ctx, tx.conn.Conn(), sql, false, len(tx.pending) > 0 && tx.scope.SessionID != uuid.Nil); err != nil {
 		tx.failed = true
@@ -76,6 +79,74 @@ func (tx *Tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, err
 	}
 	return &batchRows{Rows: rows, br: br, tx: tx}, nil
 }
+
+// CopyIn inserts the rows of src into columns of table, under the
+// transaction's tenant context, and returns how many it inserted. The bulk
+// path for imports: PostgreSQL refuses COPY FROM into a table with
+// row-level security, so CopyIn copies the rows into a temporary table of
+// this transaction (ON COMMIT DROP; a rollback drops it too, and no other
+// session can see it) and moves them with one INSERT … SELECT. The table's
+// policies check every row (WITH CHECK: a row naming another tenant fails
+// the whole transaction) and its triggers fire for every row as for any
+// insert (audit events, usage limits). src is read as the COPY streams,
+// never gathered in memory. table (optionally schema-qualified) and
+// columns are the code's identifiers, never a client's.
+//
+// Round trips: the temporary table (carrying the context, if no statement
+// has yet), COPY's column types, the COPY, and the INSERT with the
+// temporary table's drop, which frees its space before the COMMIT.
+func (tx *Tx) CopyIn(ctx context.Context, table string, columns []string, src pgx.CopyFromSource) (int64, error) {
+	if len(columns) == 0 {
+		return 0, errors.New("postgres: CopyIn without columns")
+	}
+	quoted := make([]string, len(columns))
+	for i, c := range columns {
+		quoted[i] = pgx.Identifier{c}.Sanitize()
+	}
+	list := strings.Join(quoted, ", ")
+	target := pgx.Identifier(strings.Split(table, ".")).Sanitize()
+	tx.copies++
+	temp := pgx.Identifier{"pg_temp", fmt.Sprint("tenantd_copy_", tx.copies)}
+	if err := tx.send(ctx, queued{sql: "CREATE TEMPORARY TABLE " + temp.Sanitize() + " ON COMMIT DROP AS SELECT " +
+		list + " FROM " + target + " WITH NO DATA"}); err != nil {
+		return 0, err
+	}
+	if _, err := tx.conn.CopyFrom(ctx, temp, columns, src); err != nil {
+		tx.failed = true
+		return 0, err
+	}
+	var n int64
+	err := tx.send(ctx,
+		queued{sql: "INSERT INTO " + target + " (" + list + ") SELECT " + list + " FROM " + temp.Sanitize(),
+			scan: func(rows pgx.Rows) error {
+				rows.Close()
+				n = rows.CommandTag().RowsAffected()
+				return rows.Err()
+			}},
+		queued{sql: "DROP TABLE " + temp.Sanitize()})
+	return n, err
+}
+
+// send pipelines qs in one round trip, after whatever of the context has
+// not been sent yet.
+func (tx *Tx) send(ctx context.Context, qs ...queued) error {
+	if tx.failed {
+		return errTxFailed
+	}
+	if err := tx.db.prepareAll(ctx, tx.conn.Conn(), "", false, len(tx.pending) > 0 && tx.scope.SessionID != uuid.Nil); err != nil {
+		tx.failed = true
+		return err
+	}
+	qs = append(tx.pending, qs...)
+	tx.pending = nil
+	if err := pipeline(ctx, tx.conn, qs); err != nil {
+		tx.failed = true
+		return err
+	}
+	return nil
+}
+
+var errTxFailed = errors.New("postgres: transaction already failed")
 
 // QueryRow runs a statement expected to return at most one row.
 func (tx *Tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
