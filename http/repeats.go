@@ -49,10 +49,11 @@ type repeats struct {
 	window time.Duration
 	write  func(repeatKind, *repeated)
 
-	mu    sync.Mutex
-	kinds map[repeatKind]*repeated
-	stop  chan struct{}
-	done  chan struct{}
+	mu       sync.Mutex
+	kinds    map[repeatKind]*repeated
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
 }
 
 func newRepeats(window time.Duration, write func(repeatKind, *repeated)) *repeats {
@@ -126,9 +127,9 @@ func (r *repeats) flush() {
 	}
 }
 
-// close writes what is still counted and stops.
+// close writes what is still counted and stops; later calls do nothing.
 func (r *repeats) close() {
-	close(r.stop)
+	r.stopOnce.Do(func() { close(r.stop) })
 	<-r.done
 }
 
