@@ -25,6 +25,7 @@ const (
 	FlagTokenUserTenant = "token_user_tenant" // a validly signed token whose user is not in its tenant
 	FlagRefreshReuse    = "refresh_reuse"     // an already-used refresh token
 	FlagLoginFailures   = "login_failures"    // repeated login failures
+	FlagLimitsChange    = "limits_change"     // a tenant tried to change its own limits, which only operators set
 )
 
 // Actor types of audit events.
@@ -138,6 +139,7 @@ var Actions = []AuditAction{
 	{ActionRequestRejected, "A request was invalid: malformed (400), too large (413) or failing validation (422).", ""},
 	{ActionSessionRevoked, "A session was ended by its user (logout).", ""},
 	{ActionTenantCreated, "The tenant was created, with its first owner.", ""},
+	{"settings.updated", "The tenant's settings changed (PATCH /v1/tenant/settings): changes holds the old and new value of every setting that changed; the settings history.", ""},
 	{"tenant.updated", "The tenant's name, plan, status, limits or settings changed (changes holds old and new values).", ""},
 	{"user.created", "A user was added (with a password, or invited).", ""},
 	{"user.deactivated", "A user was deactivated: their sessions are revoked, their history kept.", ""},

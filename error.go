@@ -25,6 +25,10 @@ const (
 	ERATELIMIT    = "rate_limited"        // 429
 	EUNAVAILABLE  = "unavailable"         // 503: the database is down; retry
 	EINTERNAL     = "internal"            // 500: a bug; details are logged, never sent
+
+	// 428: a change that must name the version it applies to (If-Match)
+	// did not.
+	EPRECONDITIONREQUIRED = "precondition_required"
 )
 
 // Error is an application error: safe to show to a client.

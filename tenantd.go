@@ -13,7 +13,6 @@ import (
 	"errors"
 	"net/mail"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -109,9 +108,6 @@ var slugPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 // ValidSlug reports whether s is a valid tenant slug: a lowercase DNS label.
 func ValidSlug(s string) bool { return slugPattern.MatchString(s) }
 
-// Plans a tenant can be on.
-var Plans = []string{"free", "pro", "enterprise"}
-
 // NewTenant is what provisioning needs.
 type NewTenant struct {
 	Slug              string
@@ -131,8 +127,8 @@ func (n *NewTenant) Validate() error {
 	if l := len(strings.TrimSpace(n.Name)); l == 0 || l > 200 {
 		fields = append(fields, FieldError{"/name", "must be 1 to 200 characters"})
 	}
-	if !slices.Contains(Plans, n.Plan) {
-		fields = append(fields, FieldError{"/plan", "must be one of free, pro, enterprise"})
+	if _, ok := PlanNamed(n.Plan); !ok {
+		fields = append(fields, FieldError{"/plan", "must be one of " + strings.Join(PlanNames(), ", ")})
 	}
 	if _, err := NormalizeEmail(n.OwnerEmail); err != nil {
 		fields = append(fields, FieldError{"/owner_email", err.Error()})

@@ -31,20 +31,21 @@ var problemTypes = map[string]struct {
 	name   string
 	title  string
 }{
-	tenantd.EBADREQUEST:   {http.StatusBadRequest, "bad-request", "Bad request"},
-	tenantd.EINVALID:      {http.StatusUnprocessableEntity, "validation-failed", "Validation failed"},
-	tenantd.EUNAUTHORIZED: {http.StatusUnauthorized, "unauthorized", "Unauthorized"},
-	tenantd.EFORBIDDEN:    {http.StatusForbidden, "forbidden", "Forbidden"},
-	tenantd.ENOTFOUND:     {http.StatusNotFound, "not-found", "Not found"},
-	tenantd.EMETHOD:       {http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed"},
-	tenantd.ECONFLICT:     {http.StatusConflict, "conflict", "Conflict"},
-	tenantd.ELIMIT:        {http.StatusConflict, "limit-exceeded", "Limit exceeded"},
-	tenantd.EPRECONDITION: {http.StatusPreconditionFailed, "precondition-failed", "Precondition failed"},
-	tenantd.ETOOLARGE:     {http.StatusRequestEntityTooLarge, "too-large", "Request too large"},
-	tenantd.EUNSUPPORTED:  {http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type"},
-	tenantd.ERATELIMIT:    {http.StatusTooManyRequests, "rate-limited", "Too many requests"},
-	tenantd.EUNAVAILABLE:  {http.StatusServiceUnavailable, "unavailable", "Service unavailable"},
-	tenantd.EINTERNAL:     {http.StatusInternalServerError, "internal", "Internal error"},
+	tenantd.EBADREQUEST:           {http.StatusBadRequest, "bad-request", "Bad request"},
+	tenantd.EINVALID:              {http.StatusUnprocessableEntity, "validation-failed", "Validation failed"},
+	tenantd.EUNAUTHORIZED:         {http.StatusUnauthorized, "unauthorized", "Unauthorized"},
+	tenantd.EFORBIDDEN:            {http.StatusForbidden, "forbidden", "Forbidden"},
+	tenantd.ENOTFOUND:             {http.StatusNotFound, "not-found", "Not found"},
+	tenantd.EMETHOD:               {http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed"},
+	tenantd.ECONFLICT:             {http.StatusConflict, "conflict", "Conflict"},
+	tenantd.ELIMIT:                {http.StatusConflict, "limit-exceeded", "Limit exceeded"},
+	tenantd.EPRECONDITION:         {http.StatusPreconditionFailed, "precondition-failed", "Precondition failed"},
+	tenantd.EPRECONDITIONREQUIRED: {http.StatusPreconditionRequired, "precondition-required", "Precondition required"},
+	tenantd.ETOOLARGE:             {http.StatusRequestEntityTooLarge, "too-large", "Request too large"},
+	tenantd.EUNSUPPORTED:          {http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type"},
+	tenantd.ERATELIMIT:            {http.StatusTooManyRequests, "rate-limited", "Too many requests"},
+	tenantd.EUNAVAILABLE:          {http.StatusServiceUnavailable, "unavailable", "Service unavailable"},
+	tenantd.EINTERNAL:             {http.StatusInternalServerError, "internal", "Internal error"},
 }
 
 // StatusOf returns the HTTP status an error is answered with.
