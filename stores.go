@@ -13,6 +13,7 @@ type Stores struct {
 	Identity     IdentityService
 	Idempotency  IdempotencyService
 	Platform     PlatformService
+	TenantAdmin  TenantAdminService
 	// Health says whether every database is reachable (readiness).
 	Health interface {
 		Ping(ctx context.Context) error

@@ -101,6 +101,10 @@ func TestAttackBodies(t *testing.T) {
 					return victim.Workspaces[1].String()
 				case name == "user_id" || name == "id" && strings.HasPrefix(rt.Pattern, "/v1/users/"):
 					return victim.Users[0].String()
+				case name == "id" && strings.HasPrefix(rt.Pattern, "/v1/admin/tenants/"):
+					return victim.ID.String()
+				case name == "name" && strings.Contains(rt.Pattern, "/features/"):
+					return tenantd.FeatureAPIRateLimit
 				}
 				return uuid.NewString()
 			})
@@ -256,6 +260,10 @@ func TestAttackUnparsableQuery(t *testing.T) {
 					return victim.Workspaces[0].String()
 				case name == "user_id" || name == "id" && strings.HasPrefix(rt.Pattern, "/v1/users/"):
 					return victim.Users[0].String()
+				case name == "id" && strings.HasPrefix(rt.Pattern, "/v1/admin/tenants/"):
+					return victim.ID.String()
+				case name == "name" && strings.Contains(rt.Pattern, "/features/"):
+					return tenantd.FeatureAPIRateLimit
 				}
 				return "openapi"
 			})

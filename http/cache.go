@@ -4,6 +4,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/tenantd/tenantd"
 )
 
@@ -51,4 +53,15 @@ func (c *principalCache) drop(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.entries, key)
+}
+
+// dropTenant forgets every principal of a tenant (it was suspended).
+func (c *principalCache) dropTenant(tenant uuid.UUID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if e.p.TenantID == tenant {
+			delete(c.entries, k)
+		}
+	}
 }

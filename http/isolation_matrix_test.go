@@ -336,23 +336,30 @@ func tamperTenant(t testing.TB, token string, tid uuid.UUID) string {
 	return strings.Join(parts, ".")
 }
 
-// pathFor substitutes the route's path parameters with the holder's ids.
-// It reports whether the route names ids, and fails on a parameter the
-// matrix does not know: such a route has no isolation case yet.
+// pathFor substitutes the route's path parameters with the holder's ids
+// (and names, such as a feature's, with a name that exists). It reports
+// whether the route names ids, and fails on a parameter the matrix does
+// not know: such a route has no isolation case yet.
 func pathFor(t testing.TB, pattern string, h *holder) (string, bool) {
 	t.Helper()
 	ok := true
 	hasIDs := false
 	path := pathParam.ReplaceAllStringFunc(pattern, func(m string) string {
 		name := pathParam.FindStringSubmatch(m)[1]
-		hasIDs = true
 		switch {
 		case name == "id" && strings.HasPrefix(pattern, "/v1/workspaces/"),
 			name == "workspace_id":
+			hasIDs = true
 			return h.Workspaces[0].String()
 		case name == "id" && strings.HasPrefix(pattern, "/v1/users/"),
 			name == "user_id":
+			hasIDs = true
 			return h.Users[0].String()
+		case name == "id" && strings.HasPrefix(pattern, "/v1/admin/tenants/"):
+			hasIDs = true
+			return h.ID.String()
+		case name == "name" && strings.Contains(pattern, "/features/"):
+			return tenantd.FeatureCustomBranding
 		}
 		t.Errorf("route %s has no isolation case: unknown path parameter {%s} (teach pathFor which tenant's id it takes)", pattern, name)
 		ok = false

@@ -54,6 +54,7 @@ func (s *Server) routeTable() []Route {
 	}
 	routes = append(routes, s.auditRoutes()...)        // audit.go
 	routes = append(routes, s.organisationRoutes()...) // users.go, workspaces.go
+	routes = append(routes, s.tenantAdminRoutes()...)  // tenantadmin.go
 	if !s.cfg.SeparateMetrics {
 		routes = append(routes, Route{Method: "GET", Pattern: "/metrics", Access: Operator,
 			Summary: "Prometheus metrics (platform-wide)", operator: s.serveMetrics})

@@ -61,6 +61,7 @@ type Server struct {
 	identity       tenantd.IdentityService
 	idempotency    tenantd.IdempotencyService
 	platform       tenantd.PlatformService
+	tenantAdmin    tenantd.TenantAdminService
 	health         interface{ Ping(context.Context) error }
 	keys           func() *auth.KeySet
 	issuer         *auth.Issuer
@@ -147,7 +148,8 @@ func NewServer(d Deps, cfg Config) *Server {
 	}
 	s := &Server{
 		users: d.Stores.Users, workspaces: d.Stores.Workspaces, audit: d.Stores.Audit, org: d.Stores.Organisation,
-		identity: d.Stores.Identity, idempotency: d.Stores.Idempotency, platform: d.Stores.Platform, health: d.Stores.Health,
+		identity: d.Stores.Identity, idempotency: d.Stores.Idempotency, platform: d.Stores.Platform,
+		tenantAdmin: d.Stores.TenantAdmin, health: d.Stores.Health,
 		keys: d.Keys, limiter: d.Limiter, throttle: d.Throttle, devices: d.Devices, csrf: d.CSRF,
 		checks: d.SecurityChecks, log: d.Logger, cfg: cfg, now: time.Now,
 		principals: newPrincipalCache(100_000, principalTTL),

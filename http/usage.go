@@ -10,14 +10,7 @@ import (
 	"github.com/tenantd/tenantd"
 )
 
-// counter is one limit's usage; a null limit means unlimited.
-type counter struct {
-	Used  int  `json:"used"`
-	Limit *int `json:"limit"`
-}
-
-// usage: GET /v1/tenant/usage. Owners and admins. Email sends stay 0 until
-// sending exists.
+// usage: GET /v1/tenant/usage. Owners and admins.
 func (s *Server) usage(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := requireTenantAdmin(c.p); err != nil {
 		return err
@@ -26,15 +19,7 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	type sends struct {
-		counter
-		Period string `json:"period"`
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"workspaces":  counter{u.Workspaces, u.WorkspacesLimit},
-		"users":       counter{u.Users, u.UsersLimit},
-		"email_sends": sends{counter{0, u.EmailSendsLimit}, u.Period},
-	})
+	writeJSON(w, http.StatusOK, u)
 	return nil
 }
 

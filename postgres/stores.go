@@ -32,6 +32,10 @@ type Idempotency struct{ db *DB }
 // named SECURITY DEFINER function (platform.go, securityview.go).
 type Platform struct{ db *DB }
 
+// TenantAdmin is operators' management of tenants: plans, limit and flag
+// overrides, suspension (tenantadmin.go).
+type TenantAdmin struct{ db *DB }
+
 func (db *DB) Users() *Users               { return &Users{db} }
 func (db *DB) Workspaces() *Workspaces     { return &Workspaces{db} }
 func (db *DB) Audit() *Audit               { return &Audit{db} }
@@ -39,6 +43,7 @@ func (db *DB) Organisation() *Organisation { return &Organisation{db} }
 func (db *DB) Identity() *Identity         { return &Identity{db} }
 func (db *DB) Idempotency() *Idempotency   { return &Idempotency{db} }
 func (db *DB) Platform() *Platform         { return &Platform{db} }
+func (db *DB) TenantAdmin() *TenantAdmin   { return &TenantAdmin{db} }
 
 // Each store is what the HTTP layer asks for, through the root package's
 // interfaces.
@@ -50,11 +55,12 @@ var (
 	_ tenantd.IdentityService     = (*Identity)(nil)
 	_ tenantd.IdempotencyService  = (*Idempotency)(nil)
 	_ tenantd.PlatformService     = (*Platform)(nil)
+	_ tenantd.TenantAdminService  = (*TenantAdmin)(nil)
 )
 
 // Stores returns every store, for the HTTP layer.
 func (db *DB) Stores() tenantd.Stores {
 	return tenantd.Stores{Users: db.Users(), Workspaces: db.Workspaces(), Audit: db.Audit(),
 		Organisation: db.Organisation(), Identity: db.Identity(), Idempotency: db.Idempotency(),
-		Platform: db.Platform(), Health: db}
+		Platform: db.Platform(), TenantAdmin: db.TenantAdmin(), Health: db}
 }

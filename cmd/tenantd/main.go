@@ -8,6 +8,12 @@
 //	tenantd migrate
 //	tenantd tenant create --slug S --name N [--plan P] [--region R] --owner-email E --owner-password P [--json]
 //	tenantd tenant list [--json]
+//	tenantd tenant show --tenant SLUG [--json]
+//	tenantd tenant set-plan --tenant SLUG --plan P
+//	tenantd tenant set-limit --tenant SLUG --limit NAME (--value N | --reset)
+//	tenantd tenant set-feature --tenant SLUG --feature NAME --value JSON
+//	tenantd tenant unset-feature --tenant SLUG --feature NAME
+//	tenantd tenant suspend|resume --tenant SLUG
 //	tenantd verify-isolation
 //	tenantd keys rotate [--now]
 //	tenantd keys list [--json]
@@ -67,7 +73,8 @@ func commands() []command {
 	return []command{
 		{"serve", "run the API server (embedded PostgreSQL unless DATABASE_URL is set)", cmdServe},
 		{"migrate", "apply pending database migrations (MIGRATE_DATABASE_URL, or the embedded cluster)", cmdMigrate},
-		{"tenant", "tenant create | tenant list: provision and list tenants", cmdTenant},
+		{"tenant", "tenant create | list | show | set-plan | set-limit | set-feature | unset-feature | suspend | resume:\n" +
+			"                    provision tenants, list them, manage one's plan, limits, features and status", cmdTenant},
 		{"verify-isolation", "inspect the live catalog for ways around tenant isolation; exit 1 on any finding", cmdVerifyIsolation},
 		{"keys", "keys rotate | keys list: token signing keys", cmdKeys},
 		{"audit", "audit verify | audit checkpoint: verify the audit hash chains against their signed checkpoints; sign the heads", cmdAudit},

@@ -12,8 +12,15 @@ import (
 
 func cmdTenant(ctx context.Context, c *cli, args []string) error {
 	return subcommand(ctx, c, "tenant", args, map[string]func(context.Context, *cli, []string) error{
-		"create": cmdTenantCreate,
-		"list":   cmdTenantList,
+		"create":        cmdTenantCreate,
+		"list":          cmdTenantList,
+		"show":          cmdTenantShow,
+		"set-plan":      cmdTenantSetPlan,
+		"set-limit":     cmdTenantSetLimit,
+		"set-feature":   cmdTenantSetFeature,
+		"unset-feature": cmdTenantUnsetFeature,
+		"suspend":       cmdTenantSuspend,
+		"resume":        cmdTenantResume,
 	})
 }
 
