@@ -101,6 +101,7 @@ const (
 	ActionRequestDenied        = "request.denied"
 	ActionRequestRejected      = "request.rejected"
 	ActionSessionRevoked       = "session.revoked"
+	ActionSettingsUpdated      = "settings.updated" // written by the settings table's row trigger
 	ActionTenantCreated        = "tenant.created"
 )
 
@@ -139,8 +140,8 @@ var Actions = []AuditAction{
 	{ActionRequestRejected, "A request was invalid: malformed (400), too large (413) or failing validation (422).", ""},
 	{ActionSessionRevoked, "A session was ended by its user (logout).", ""},
 	{ActionTenantCreated, "The tenant was created, with its first owner.", ""},
-	{"settings.updated", "The tenant's settings changed (PATCH /v1/tenant/settings): changes holds the old and new value of every setting that changed; the settings history.", ""},
-	{"tenant.updated", "The tenant's name, plan, status, limits or settings changed (changes holds old and new values).", ""},
+	{ActionSettingsUpdated, "The tenant's settings changed (PATCH /v1/tenant/settings): changes holds the old and new value of every setting that changed; the settings history.", ""},
+	{"tenant.updated", "The tenant's name, plan, status, limits or features changed (changes holds old and new values).", ""},
 	{"user.created", "A user was added (with a password, or invited).", ""},
 	{"user.deactivated", "A user was deactivated: their sessions are revoked, their history kept.", ""},
 	{"user.updated", "A user's role, status, email or password changed (a password only as {\"changed\": true}).", ""},

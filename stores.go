@@ -14,6 +14,7 @@ type Stores struct {
 	Idempotency  IdempotencyService
 	Platform     PlatformService
 	TenantAdmin  TenantAdminService
+	Settings     SettingsService
 	// Health says whether every database is reachable (readiness).
 	Health interface {
 		Ping(ctx context.Context) error

@@ -331,7 +331,17 @@ func sameAccess(a, b *tenantd.Principal) bool {
 }
 
 // runHandler runs a tenant handler on a fresh copy of the buffered body.
+// A beta route answers a tenant without its feature as if it did not exist.
 func (s *Server) runHandler(w http.ResponseWriter, r *http.Request, rt Route, c *call, body []byte) error {
+	if rt.Beta != "" {
+		cfg, err := s.settings.Configuration(r.Context(), c.scope)
+		if err != nil {
+			return err
+		}
+		if !cfg.HasBeta(rt.Beta) {
+			return errNoRoute()
+		}
+	}
 	if err := checkParams(r, rt); err != nil {
 		return err
 	}
@@ -436,6 +446,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, c *call, err error
 	code := tenantd.ErrorCode(err)
 	var probe *foreignProbe
 	e := tenantd.Event{TargetType: "route", TargetID: r.Method + " " + r.URL.Path}
+	var fl *flagged
+	if errors.As(err, &fl) {
+		e.FlagReason = fl.reason
+	}
 	switch {
 	case errors.As(err, &probe):
 		// The caller's admins read this event: it is the same whether the id
@@ -473,6 +487,16 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, c *call, err error
 	}
 	writeError(w, r, err)
 }
+
+// flagged is a handler's refusal that the flow records flagged: a
+// suspected attempt to reach beyond the caller's rights (a tenant changing
+// its own limits).
+type flagged struct {
+	error
+	reason string // a tenantd.Flag… reason
+}
+
+func (f *flagged) Unwrap() error { return f.error }
 
 func limitOf(err error) string {
 	if e, ok := tenantd.AsError(err); ok {

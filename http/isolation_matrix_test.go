@@ -406,6 +406,8 @@ func TestIsolationMatrix(t *testing.T) {
 	a := newApp(t, manyRefusals)
 	A := a.populate(a.newTenant("enterprise"), "alpha")
 	B := a.populate(a.newTenant("enterprise"), "bravo")
+	a.enableBetas(A.tenant) // the beta routes are in the matrix too
+	a.enableBetas(B.tenant)
 	markers := A.markers()
 	before := a.checksums(A.ID)
 

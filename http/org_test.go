@@ -141,41 +141,52 @@ func TestRoleMatrix(t *testing.T) {
 	ws := "/v1/workspaces/" + f.WS.String()
 
 	//                                                                 owner admin manager editor viewer outsider
+	a.enableBetas(f.T)
+	patchSettings := func(string) (string, any) {
+		return "/v1/tenant/settings", map[string]any{"settings": map[string]any{"company_name": unique("Company")}}
+	}
+	mergePatch := []string{"Content-Type", "application/merge-patch+json", "If-Match", "*"}
 	cases := []struct {
-		method string
-		target target
-		want   [6]int
+		method  string
+		target  target
+		want    [6]int
+		headers []string
 	}{
-		{"GET", fixed("/v1/users"), [6]int{200, 200, 403, 403, 403, 403}},
+		{"GET", fixed("/v1/users"), [6]int{200, 200, 403, 403, 403, 403}, nil},
 		{"POST", func(string) (string, any) {
 			return "/v1/users", map[string]any{"email": unique("new") + "@example.com", "role": "member"}
-		}, [6]int{201, 201, 403, 403, 403, 403}},
-		{"GET", user("", nil), [6]int{200, 200, 403, 403, 403, 403}},
+		}, [6]int{201, 201, 403, 403, 403, 403}, nil},
+		{"GET", user("", nil), [6]int{200, 200, 403, 403, 403, 403}, nil},
 		{"GET", func(caller string) (string, any) { return "/v1/users/" + f.Users[caller].String(), nil },
-			[6]int{200, 200, 200, 200, 200, 200}},
-		{"PATCH", user("", map[string]any{"role": "admin"}), [6]int{200, 200, 403, 403, 403, 403}},
-		{"DELETE", user("", nil), [6]int{204, 204, 403, 403, 403, 403}},
+			[6]int{200, 200, 200, 200, 200, 200}, nil},
+		{"PATCH", user("", map[string]any{"role": "admin"}), [6]int{200, 200, 403, 403, 403, 403}, nil},
+		{"DELETE", user("", nil), [6]int{204, 204, 403, 403, 403, 403}, nil},
 
-		{"GET", fixed("/v1/workspaces"), [6]int{200, 200, 200, 200, 200, 200}},
+		{"GET", fixed("/v1/workspaces"), [6]int{200, 200, 200, 200, 200, 200}, nil},
 		{"POST", func(string) (string, any) { return "/v1/workspaces", map[string]any{"name": unique("ws")} },
-			[6]int{201, 201, 403, 403, 403, 403}},
-		{"GET", fixed(ws), [6]int{200, 200, 200, 200, 200, 404}},
+			[6]int{201, 201, 403, 403, 403, 403}, nil},
+		{"GET", fixed(ws), [6]int{200, 200, 200, 200, 200, 404}, nil},
 		{"PATCH", freshWorkspace("", func() any { return map[string]any{"name": unique("renamed")} }),
-			[6]int{200, 200, 403, 403, 403, 404}},
-		{"DELETE", freshWorkspace("", nil), [6]int{204, 204, 403, 403, 403, 404}},
-		{"GET", fixed(ws + "/members"), [6]int{200, 200, 200, 200, 200, 404}},
+			[6]int{200, 200, 403, 403, 403, 404}, nil},
+		{"DELETE", freshWorkspace("", nil), [6]int{204, 204, 403, 403, 403, 404}, nil},
+		{"GET", fixed(ws + "/members"), [6]int{200, 200, 200, 200, 200, 404}, nil},
 		{"PUT", func(string) (string, any) {
 			return ws + "/members/" + a.orgUser(tn, "member").String(), map[string]any{"role": "viewer"}
-		}, [6]int{201, 201, 201, 403, 403, 404}},
+		}, [6]int{201, 201, 201, 403, 403, 404}, nil},
 		{"DELETE", func(string) (string, any) {
 			u := a.orgUser(tn, "member")
 			a.orgMember(tn, f.WS, u, "viewer")
 			return ws + "/members/" + u.String(), nil
-		}, [6]int{204, 204, 204, 403, 403, 404}},
+		}, [6]int{204, 204, 204, 403, 403, 404}, nil},
 
-		{"GET", fixed("/v1/tenant/usage"), [6]int{200, 200, 403, 403, 403, 403}},
-		{"GET", fixed("/v1/access-review"), [6]int{200, 200, 403, 403, 403, 403}},
-		{"GET", fixed("/v1/access-review?format=csv"), [6]int{200, 200, 403, 403, 403, 403}},
+		{"GET", fixed("/v1/tenant/usage"), [6]int{200, 200, 403, 403, 403, 403}, nil},
+		{"GET", fixed("/v1/access-review"), [6]int{200, 200, 403, 403, 403, 403}, nil},
+		{"GET", fixed("/v1/access-review?format=csv"), [6]int{200, 200, 403, 403, 403, 403}, nil},
+
+		{"GET", fixed("/v1/tenant/settings"), [6]int{200, 200, 403, 403, 403, 403}, nil},
+		{"PATCH", patchSettings, [6]int{200, 200, 403, 403, 403, 403}, mergePatch},
+		{"GET", fixed("/v1/tenant/features"), [6]int{200, 200, 403, 403, 403, 403}, nil},
+		{"GET", fixed("/v1/tenant/settings/history"), [6]int{200, 200, 403, 403, 403, 403}, nil},
 	}
 	for _, c := range cases {
 		for i, role := range orgRoles {
@@ -185,7 +196,7 @@ func TestRoleMatrix(t *testing.T) {
 			if want >= 400 {
 				before = a.orgState(tn)
 			}
-			res := a.do(c.method, path, a.orgToken(tn, f.Users[role]), body)
+			res := a.do(c.method, path, a.orgToken(tn, f.Users[role]), body, c.headers...)
 			if res.Status != want {
 				t.Errorf("%s %s as %s: %d, want %d: %s", c.method, path, role, res.Status, want, res.Body)
 			}

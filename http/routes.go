@@ -31,6 +31,11 @@ type Route struct {
 	// idempotent by nature (and its session is gone afterwards). Every other
 	// tenant POST honours the header.
 	NoIdempotencyKey bool
+	// Beta names the beta ("beta.<name>", tenantd.Betas) a tenant route
+	// belongs to: to a tenant without that feature it answers 404, exactly
+	// like a route that does not exist, and the tenant's /openapi.yaml
+	// does not show it (openapi.go).
+	Beta string
 
 	public   func(http.ResponseWriter, *http.Request) error
 	tenant   func(http.ResponseWriter, *http.Request, *call) error
@@ -42,7 +47,7 @@ func (s *Server) routeTable() []Route {
 	routes := []Route{
 		{Method: "GET", Pattern: "/healthz", Access: Public, Summary: "Process is up", public: s.healthz},
 		{Method: "GET", Pattern: "/readyz", Access: Public, Summary: "Database reachable and migrated", public: s.readyz},
-		{Method: "GET", Pattern: "/openapi.yaml", Access: Public, Summary: "This API's OpenAPI document", public: serveOpenAPI},
+		{Method: "GET", Pattern: "/openapi.yaml", Access: Public, Summary: "This API's OpenAPI document", public: s.serveOpenAPI},
 		{Method: "GET", Pattern: "/problems/{name}", Access: Public, Summary: "Problem type documentation", public: serveProblemDoc},
 		{Method: "GET", Pattern: "/.well-known/jwks.json", Access: Public, Summary: "Public keys that verify tokens", public: s.jwks},
 
@@ -55,6 +60,7 @@ func (s *Server) routeTable() []Route {
 	routes = append(routes, s.auditRoutes()...)        // audit.go
 	routes = append(routes, s.organisationRoutes()...) // users.go, workspaces.go
 	routes = append(routes, s.tenantAdminRoutes()...)  // tenantadmin.go
+	routes = append(routes, s.settingsRoutes()...)     // settings.go
 	if !s.cfg.SeparateMetrics {
 		routes = append(routes, Route{Method: "GET", Pattern: "/metrics", Access: Operator,
 			Summary: "Prometheus metrics (platform-wide)", operator: s.serveMetrics})

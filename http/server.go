@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,6 +63,7 @@ type Server struct {
 	idempotency    tenantd.IdempotencyService
 	platform       tenantd.PlatformService
 	tenantAdmin    tenantd.TenantAdminService
+	settings       tenantd.SettingsService
 	health         interface{ Ping(context.Context) error }
 	keys           func() *auth.KeySet
 	issuer         *auth.Issuer
@@ -79,6 +81,8 @@ type Server struct {
 	metrics        *metrics
 	metricsHandler http.Handler
 	routes         []Route
+	betaPatterns   map[string]bool // "METHOD pattern" of the beta routes
+	openAPIViews   sync.Map        // the document as seen with each set of betas (openapi.go)
 	mux            *http.ServeMux
 	now            func() time.Time
 }
@@ -149,7 +153,7 @@ func NewServer(d Deps, cfg Config) *Server {
 	s := &Server{
 		users: d.Stores.Users, workspaces: d.Stores.Workspaces, audit: d.Stores.Audit, org: d.Stores.Organisation,
 		identity: d.Stores.Identity, idempotency: d.Stores.Idempotency, platform: d.Stores.Platform,
-		tenantAdmin: d.Stores.TenantAdmin, health: d.Stores.Health,
+		tenantAdmin: d.Stores.TenantAdmin, settings: d.Stores.Settings, health: d.Stores.Health,
 		keys: d.Keys, limiter: d.Limiter, throttle: d.Throttle, devices: d.Devices, csrf: d.CSRF,
 		checks: d.SecurityChecks, log: d.Logger, cfg: cfg, now: time.Now,
 		principals: newPrincipalCache(100_000, principalTTL),
@@ -162,8 +166,12 @@ func NewServer(d Deps, cfg Config) *Server {
 	s.operators = &auth.Verifier{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.OperatorAudience, Typ: auth.TypOperator}
 	s.routes = s.routeTable()
 	s.mux = http.NewServeMux()
+	s.betaPatterns = map[string]bool{}
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
+		if rt.Beta != "" {
+			s.betaPatterns[rt.Method+" "+rt.Pattern] = true
+		}
 	}
 	s.metricsHandler = promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})
 	s.mux.HandleFunc("/", s.noRoute)
@@ -177,17 +185,20 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+		// A beta route's path is no one's business but its tenants'.
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" && !s.betaPatterns[pattern] {
 			allow = append(allow, m)
 		}
 	}
 	if len(allow) == 0 {
-		writeError(w, r, tenantd.Errorf(tenantd.ENOTFOUND, "No such route."))
+		writeError(w, r, errNoRoute())
 		return
 	}
 	w.Header().Set("Allow", strings.Join(allow, ", "))
 	writeError(w, r, tenantd.Errorf(tenantd.EMETHOD, "This route takes %s, not %s.", strings.Join(allow, ", "), r.Method))
 }
+
+func errNoRoute() error { return tenantd.Errorf(tenantd.ENOTFOUND, "No such route.") }
 
 // Close writes the events of the refusals still being counted (see
 // repeats) and stops counting. Call it once the HTTP server has stopped.

@@ -20,7 +20,7 @@ import (
 // tenantTables are every table with a tenant_id column; the test below
 // fails if the schema grows one that is not listed here.
 var tenantTables = []string{"audit_events", "audit_heads", "audit_origins", "idempotency_keys", "invitations", "platform_flags",
-	"refresh_rotations", "sessions",
+	"refresh_rotations", "sessions", "tenant_settings",
 	"tenant_usage", "users", "workspace_members", "workspaces"}
 
 func TestTenantTablesAreListed(t *testing.T) {

@@ -28,6 +28,10 @@ type Identity struct{ db *DB }
 // Idempotency is the Idempotency-Key store (idempotency.go).
 type Idempotency struct{ db *DB }
 
+// Settings is the tenant's settings and its configuration: plan, limits
+// and features (settings.go).
+type Settings struct{ db *DB }
+
 // Platform is the few operations that look across tenants, each through a
 // named SECURITY DEFINER function (platform.go, securityview.go).
 type Platform struct{ db *DB }
@@ -44,6 +48,7 @@ func (db *DB) Identity() *Identity         { return &Identity{db} }
 func (db *DB) Idempotency() *Idempotency   { return &Idempotency{db} }
 func (db *DB) Platform() *Platform         { return &Platform{db} }
 func (db *DB) TenantAdmin() *TenantAdmin   { return &TenantAdmin{db} }
+func (db *DB) Settings() *Settings         { return &Settings{db} }
 
 // Each store is what the HTTP layer asks for, through the root package's
 // interfaces.
@@ -56,11 +61,12 @@ var (
 	_ tenantd.IdempotencyService  = (*Idempotency)(nil)
 	_ tenantd.PlatformService     = (*Platform)(nil)
 	_ tenantd.TenantAdminService  = (*TenantAdmin)(nil)
+	_ tenantd.SettingsService     = (*Settings)(nil)
 )
 
 // Stores returns every store, for the HTTP layer.
 func (db *DB) Stores() tenantd.Stores {
 	return tenantd.Stores{Users: db.Users(), Workspaces: db.Workspaces(), Audit: db.Audit(),
 		Organisation: db.Organisation(), Identity: db.Identity(), Idempotency: db.Idempotency(),
-		Platform: db.Platform(), TenantAdmin: db.TenantAdmin(), Health: db}
+		Platform: db.Platform(), TenantAdmin: db.TenantAdmin(), Settings: db.Settings(), Health: db}
 }
