@@ -41,6 +41,7 @@ fuzz: deps
 	$(GO) test -run XXX -fuzz FuzzRefreshToken -fuzztime $(FUZZTIME) ./http
 	$(GO) test -run XXX -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./auth
 	$(GO) test -run XXX -fuzz FuzzDecodeCursor -fuzztime $(FUZZTIME) ./postgres
+	$(GO) test -run XXX -fuzz FuzzSettingsPatch -fuzztime $(FUZZTIME) .
 
 # The load benchmark with its baselines, in one run (see BENCHMARKS.md).
 BENCHFLAGS ?= -tenants 10 -tenants-large 10000 -duration 5s -c 16 -json bench.json

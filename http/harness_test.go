@@ -226,7 +226,7 @@ func (a *app) do(method, path, token string, body any, headers ...string) *respo
 	}
 	req, _ := nethttp.NewRequest(method, a.ts.URL+path, rd)
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", a.bodyType(req))
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -243,6 +243,18 @@ func (a *app) do(method, path, token string, body any, headers ...string) *respo
 	out := &response{Status: res.StatusCode, Header: res.Header, Body: raw}
 	a.validate(req, out)
 	return out
+}
+
+// bodyType is the JSON media type the OpenAPI document gives the
+// request's body (application/merge-patch+json for a merge patch), as a
+// client generated from it sends; application/json when it gives none.
+func (a *app) bodyType(req *nethttp.Request) string {
+	if route, _, err := a.router.FindRoute(req); err == nil {
+		if mt := jsonRequestType(route.Operation); mt != "" {
+			return mt
+		}
+	}
+	return "application/json"
 }
 
 func (a *app) validate(req *nethttp.Request, res *response) {

@@ -66,15 +66,39 @@ func operation(method, pattern string) *openapi3.Operation {
 
 // requestSchema is the JSON request body schema of a route, nil if none.
 func requestSchema(method, pattern string) *openapi3.Schema {
-	op := operation(method, pattern)
+	mt := jsonRequestType(operation(method, pattern))
+	if mt == "" {
+		return nil
+	}
+	c := operation(method, pattern).RequestBody.Value.Content.Get(mt)
+	if c == nil || c.Schema == nil || c.Schema.Value == nil {
+		return nil
+	}
+	return c.Schema.Value
+}
+
+// jsonRequestType is the JSON media type an operation's body is documented
+// in: application/json, else a +json type (application/merge-patch+json);
+// "" when it takes no JSON body.
+func jsonRequestType(op *openapi3.Operation) string {
 	if op == nil || op.RequestBody == nil || op.RequestBody.Value == nil {
-		return nil
+		return ""
 	}
-	mt := op.RequestBody.Value.Content.Get("application/json")
-	if mt == nil || mt.Schema == nil || mt.Schema.Value == nil {
-		return nil
+	content := op.RequestBody.Value.Content
+	if content.Get("application/json") != nil {
+		return "application/json"
 	}
-	return mt.Schema.Value
+	types := make([]string, 0, len(content))
+	for mt := range content {
+		if strings.HasSuffix(mt, "+json") {
+			types = append(types, mt)
+		}
+	}
+	sort.Strings(types)
+	if len(types) == 0 {
+		return ""
+	}
+	return types[0]
 }
 
 // sampleBody builds a valid-looking body for schema: every property gets a
@@ -87,6 +111,9 @@ func sampleBody(s *openapi3.Schema, tag string, ids map[string]string) map[strin
 	for name, ref := range s.Properties {
 		if ref == nil || ref.Value == nil || ref.Value.ReadOnly {
 			continue
+		}
+		if name == "tenant_id" && ids["tenant_id"] == "" {
+			continue // naming a tenant is the flow's concern: the matrix's own cases
 		}
 		out[name] = sampleValue(name, ref.Value, tag, ids)
 	}
