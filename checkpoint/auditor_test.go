@@ -147,7 +147,8 @@ func TestCheckpointOfADeletedTenant(t *testing.T) {
 	f.checkpoint(t)
 	c := f.admin(t)
 	for _, q := range []string{`DELETE FROM audit_events WHERE tenant_id = $1`, `DELETE FROM audit_heads WHERE tenant_id = $1`,
-		`DELETE FROM users WHERE tenant_id = $1`, `DELETE FROM tenant_usage WHERE tenant_id = $1`, `DELETE FROM tenants WHERE id = $1`} {
+		`DELETE FROM users WHERE tenant_id = $1`, `DELETE FROM tenant_usage WHERE tenant_id = $1`, `DELETE FROM tenant_settings WHERE tenant_id = $1`,
+		`DELETE FROM tenants WHERE id = $1`} {
 		exec(t, c, q, victim)
 	}
 	if r := f.verify(t, victim); r.OK || !strings.Contains(r.Problem, "not in the database") {
