@@ -87,8 +87,6 @@ type Principal struct {
 	// Workspaces maps each workspace a member belongs to onto their
 	// workspace role. Owners and admins reach every workspace regardless.
 	Workspaces map[uuid.UUID]string
-	// RateLimit is the tenant's API rate limit (plan default or override).
-	RateLimit RateLimit
 }
 
 // RateLimit is a per-tenant request rate and burst.

@@ -196,13 +196,23 @@ func rejectForeignTenant(r *http.Request, tenant uuid.UUID, body []byte) error {
 	return nil
 }
 
-// rateLimit applies the tenant's API rate limit (plan default or operator
-// override), shared by every instance through Redis.
+// rateLimit applies the tenant's API rate limit (its plan's, or an
+// operator's override: the api_rate_limit feature), shared by every
+// instance through Redis. The limit is read from the configuration cache,
+// so an operator's change is in force on every instance within configTTL.
 func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, p *tenantd.Principal) error {
-	if s.limiter == nil || p.RateLimit.Rate <= 0 {
+	if s.limiter == nil {
 		return nil
 	}
-	pol := ratelimit.Policy{Rate: p.RateLimit.Rate, Period: p.RateLimit.Period, Burst: p.RateLimit.Burst}
+	cfg, err := s.configs.get(r.Context(), p.TenantID)
+	if err != nil {
+		return err
+	}
+	rl := cfg.RateLimit()
+	if rl.Rate <= 0 {
+		return nil
+	}
+	pol := ratelimit.Policy{Rate: rl.Rate, Period: rl.Period, Burst: rl.Burst}
 	d, err := s.limiter.AllowOrLocal(r.Context(), "tenant:"+p.TenantID.String(), pol)
 	if err != nil {
 		logger(r.Context()).Warn("rate limiter", "err", err)

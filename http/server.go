@@ -78,6 +78,7 @@ type Server struct {
 	log            *slog.Logger
 	cfg            Config
 	principals     *principalCache
+	configs        *configCache
 	metrics        *metrics
 	metricsHandler http.Handler
 	routes         []Route
@@ -159,6 +160,7 @@ func NewServer(d Deps, cfg Config) *Server {
 		principals: newPrincipalCache(100_000, principalTTL),
 		metrics:    newMetrics(d.Registry),
 	}
+	s.configs = newConfigCache(100_000, configTTL, s.loadConfig)
 	registerThrottleMetrics(d.Registry, d.Limiter, d.Throttle)
 	s.repeats = newRepeats(cfg.RepeatWindow, s.writeRepeated)
 	s.issuer = &auth.Issuer{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL}

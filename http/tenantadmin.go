@@ -78,11 +78,14 @@ func (s *Server) getTenant(w http.ResponseWriter, r *http.Request, c *operatorCa
 	return nil
 }
 
-// changedTenant answers a change with the tenant as it now is.
+// changedTenant answers a change with the tenant as it now is, and makes
+// this instance forget the tenant's configuration at once (the other
+// instances follow within configTTL).
 func (s *Server) changedTenant(w http.ResponseWriter, m *tenantd.ManagedTenant, err error) error {
 	if err != nil {
 		return err
 	}
+	s.configs.drop(m.ID)
 	writeJSON(w, http.StatusOK, m)
 	return nil
 }

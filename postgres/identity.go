@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,18 +14,16 @@ const loadPrincipalSQL = `
 SELECT t.slug, t.status,
        u.id IS NOT NULL, coalesce(u.role, ''), coalesce(u.status, ''),
        coalesce(s.revoked_at IS NULL AND s.expires_at > now(), false),
-       coalesce(t.features -> 'api_rate_limit', p.features -> 'api_rate_limit', '{}'),
        coalesce((SELECT jsonb_object_agg(m.workspace_id, m.role) FROM workspace_members m
                   WHERE m.tenant_id = $1 AND m.user_id = $2), '{}')
   FROM tenants t
-  JOIN plans p ON p.name = t.plan
   LEFT JOIN users u ON u.tenant_id = t.id AND u.id = $2
   LEFT JOIN sessions s ON s.tenant_id = t.id AND s.id = $3 AND s.user_id = $2
  WHERE t.id = $1`
 
 // LoadPrincipal reads, under the token's tenant context, whether the user
 // belongs to that tenant, both are active, and the session is live, with
-// the user's roles and the tenant's rate limit: one round trip.
+// the user's roles: one round trip.
 func (store *Identity) LoadPrincipal(ctx context.Context, tenant, user, session uuid.UUID, req tenantd.RequestInfo) (*tenantd.PrincipalState, error) {
 	st := &tenantd.PrincipalState{Principal: &tenantd.Principal{TenantID: tenant, UserID: user, SessionID: session}}
 	p := st.Principal
@@ -37,19 +34,10 @@ func (store *Identity) LoadPrincipal(ctx context.Context, tenant, user, session 
 				return nil
 			}
 			st.TenantFound = true
-			var rl struct {
-				Rate   int `json:"rate"`
-				Period int `json:"period_seconds"`
-				Burst  int `json:"burst"`
-			}
-			var rlRaw []byte
 			var ws map[string]string
 			if err := rows.Scan(&p.TenantSlug, &st.TenantStatus, &st.UserFound,
-				&p.Role, &st.UserStatus, &st.SessionLive, &rlRaw, &ws); err != nil {
+				&p.Role, &st.UserStatus, &st.SessionLive, &ws); err != nil {
 				return err
-			}
-			if json.Unmarshal(rlRaw, &rl) == nil && rl.Period > 0 {
-				p.RateLimit = tenantd.RateLimit{Rate: rl.Rate, Period: time.Duration(rl.Period) * time.Second, Burst: rl.Burst}
 			}
 			p.Workspaces = make(map[uuid.UUID]string, len(ws))
 			for k, v := range ws {
