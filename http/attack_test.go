@@ -103,7 +103,8 @@ func TestAttackBodies(t *testing.T) {
 					return victim.Users[0].String()
 				case name == "id" && strings.HasPrefix(rt.Pattern, "/v1/admin/tenants/"):
 					return victim.ID.String()
-				case name == "name" && strings.Contains(rt.Pattern, "/features/"):
+				case name == "name" && strings.Contains(rt.Pattern, "/features/"),
+					name == "key" && strings.HasPrefix(rt.Pattern, "/ofrep/"):
 					return tenantd.FeatureAPIRateLimit
 				}
 				return uuid.NewString()
@@ -262,7 +263,8 @@ func TestAttackUnparsableQuery(t *testing.T) {
 					return victim.Users[0].String()
 				case name == "id" && strings.HasPrefix(rt.Pattern, "/v1/admin/tenants/"):
 					return victim.ID.String()
-				case name == "name" && strings.Contains(rt.Pattern, "/features/"):
+				case name == "name" && strings.Contains(rt.Pattern, "/features/"),
+					name == "key" && strings.HasPrefix(rt.Pattern, "/ofrep/"):
 					return tenantd.FeatureAPIRateLimit
 				}
 				return "openapi"

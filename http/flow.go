@@ -162,9 +162,10 @@ func (s *Server) authenticate(r *http.Request) (*tenantd.Principal, bool, error)
 }
 
 // rejectForeignTenant refuses a request that names a tenant other than
-// its token's in the X-Tenant-ID header, a tenant_id query parameter or a
-// top-level tenant_id field of its JSON body.
-func rejectForeignTenant(r *http.Request, tenant uuid.UUID, body []byte) error {
+// its token's in the X-Tenant-ID header, a tenant_id query parameter, a
+// top-level tenant_id field of its JSON body, or a body field at one of
+// the route's TenantFields.
+func rejectForeignTenant(r *http.Request, tenant uuid.UUID, body []byte, fields []string) error {
 	named := func(v string) bool { return v != "" && !strings.EqualFold(strings.TrimSpace(v), tenant.String()) }
 	deny := &authError{code: tenantd.EFORBIDDEN, flag: tenantd.FlagTenantMismatch, tenant: tenant}
 	for _, v := range r.Header.Values("X-Tenant-ID") {
@@ -183,17 +184,37 @@ func rejectForeignTenant(r *http.Request, tenant uuid.UUID, body []byte) error {
 			return deny
 		}
 	}
-	var fields map[string]json.RawMessage
-	if len(body) > 0 && json.Unmarshal(body, &fields) == nil {
-		if raw, ok := fields["tenant_id"]; ok {
-			var v string
-			if json.Unmarshal(raw, &v) != nil || named(v) || v == "" {
-				deny.reason = "tenant_id field names another tenant"
-				return deny
-			}
+	if len(body) == 0 {
+		return nil
+	}
+	for _, pointer := range append([]string{"/tenant_id"}, fields...) {
+		raw, ok := jsonAt(body, pointer)
+		if !ok {
+			continue
+		}
+		var v string
+		if json.Unmarshal(raw, &v) != nil || named(v) || v == "" {
+			deny.reason = strings.ReplaceAll(strings.TrimPrefix(pointer, "/"), "/", ".") + " field names another tenant"
+			return deny
 		}
 	}
 	return nil
+}
+
+// jsonAt returns the member of a JSON document at a pointer made of object
+// member names (/context/tenant_id), if the document has one there.
+func jsonAt(doc []byte, pointer string) (json.RawMessage, bool) {
+	raw := json.RawMessage(doc)
+	for _, name := range strings.Split(strings.TrimPrefix(pointer, "/"), "/") {
+		var members map[string]json.RawMessage
+		if json.Unmarshal(raw, &members) != nil {
+			return nil, false
+		}
+		if raw = members[name]; raw == nil {
+			return nil, false
+		}
+	}
+	return raw, true
 }
 
 // rateLimit applies the tenant's API rate limit (its plan's, or an
@@ -278,7 +299,7 @@ func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, rt Route) {
 		_, err = query(r)
 	}
 	if err == nil {
-		err = rejectForeignTenant(r, p.TenantID, body)
+		err = rejectForeignTenant(r, p.TenantID, body, rt.TenantFields)
 	}
 	if err == nil && fromCookie {
 		err = checkCSRF(s.csrf, r, p.SessionID)

@@ -100,7 +100,7 @@ func TestRejectForeignTenant(t *testing.T) {
 	for _, c := range cases {
 		r := c.req()
 		body, _ := readBody(r, maxBodyBytes)
-		err := rejectForeignTenant(r, me, body)
+		err := rejectForeignTenant(r, me, body, nil)
 		if (err != nil) != c.reject {
 			t.Errorf("%s: err %v", c.name, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	nethttp "net/http"
 	"net/url"
 	"regexp"
@@ -385,7 +386,8 @@ func pathFor(t testing.TB, pattern string, h *holder) (string, bool) {
 		case name == "id" && strings.HasPrefix(pattern, "/v1/admin/tenants/"):
 			hasIDs = true
 			return h.ID.String()
-		case name == "name" && strings.Contains(pattern, "/features/"):
+		case name == "name" && strings.Contains(pattern, "/features/"),
+			name == "key" && strings.HasPrefix(pattern, "/ofrep/"):
 			return tenantd.FeatureCustomBranding
 		}
 		t.Errorf("route %s has no isolation case: unknown path parameter {%s} (teach pathFor which tenant's id it takes)", pattern, name)
@@ -595,6 +597,11 @@ func (a *app) tenantCases(rt api.Route, A, B *holder, markers []string) {
 		withTenant["tenant_id"] = A.ID.String()
 		cases = append(cases, matrixCase{name: "tenant_id field names A", token: a.freshToken(B.tenant), path: path,
 			body: withTenant, status: 403, flag: tenantd.FlagTenantMismatch})
+		// Where else the route's body may name a tenant (OFREP's context).
+		for _, pointer := range rt.TenantFields {
+			cases = append(cases, matrixCase{name: pointer + " names A", token: a.freshToken(B.tenant), path: path,
+				body: withMember(body.(map[string]any), pointer, A.ID.String()), status: 403, flag: tenantd.FlagTenantMismatch})
+		}
 	}
 	if rt.Method != "GET" {
 		// B's console session with A's CSRF token, in cookie and header
@@ -630,6 +637,23 @@ func (a *app) tenantCases(rt api.Route, A, B *holder, markers []string) {
 			}
 		}
 	}
+}
+
+// withMember copies a JSON object and sets the member at a pointer of
+// object member names, creating the objects on the way.
+func withMember(doc map[string]any, pointer string, v any) map[string]any {
+	out := maps.Clone(doc)
+	names := strings.Split(strings.TrimPrefix(pointer, "/"), "/")
+	if len(names) == 1 {
+		out[names[0]] = v
+		return out
+	}
+	inner, _ := out[names[0]].(map[string]any)
+	if inner == nil {
+		inner = map[string]any{}
+	}
+	out[names[0]] = withMember(inner, "/"+strings.Join(names[1:], "/"), v)
+	return out
 }
 
 // operatorCases: an operator route refuses every tenant token (401), and

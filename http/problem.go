@@ -21,6 +21,11 @@ type Problem struct {
 	// body pasted into a support ticket can be found in the logs and the
 	// audit log.
 	RequestID string `json:"request_id,omitempty"`
+	// Key, ErrorCode and ErrorDetails are the members OFREP's providers
+	// read in a failed evaluation (ofrep.go); absent from other problems.
+	Key          *string `json:"key,omitempty"`
+	ErrorCode    string  `json:"errorCode,omitempty"`
+	ErrorDetails string  `json:"errorDetails,omitempty"`
 }
 
 // problemTypes maps each application error code to its HTTP status and
@@ -71,6 +76,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		Detail:   tenantd.ErrorMessage(err),
 		Instance: r.URL.Path,
 	}
+	ofrepMembers(&p, err)
 	if e, ok := tenantd.AsError(err); ok {
 		p.Errors, p.Limit = e.Fields, e.Limit
 		if e.RetryAfter > 0 {

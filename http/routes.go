@@ -36,6 +36,10 @@ type Route struct {
 	// like a route that does not exist, and the tenant's /openapi.yaml
 	// does not show it (openapi.go).
 	Beta string
+	// TenantFields are JSON pointers, besides /tenant_id, at which the
+	// route's body may name a tenant (OFREP's /context/tenant_id): one that
+	// names another tenant is refused and flagged like a foreign tenant_id.
+	TenantFields []string
 
 	public   func(http.ResponseWriter, *http.Request) error
 	tenant   func(http.ResponseWriter, *http.Request, *call) error
@@ -61,6 +65,7 @@ func (s *Server) routeTable() []Route {
 	routes = append(routes, s.organisationRoutes()...) // users.go, workspaces.go
 	routes = append(routes, s.tenantAdminRoutes()...)  // tenantadmin.go
 	routes = append(routes, s.settingsRoutes()...)     // settings.go
+	routes = append(routes, s.ofrepRoutes()...)        // ofrep.go
 	if !s.cfg.SeparateMetrics {
 		routes = append(routes, Route{Method: "GET", Pattern: "/metrics", Access: Operator,
 			Summary: "Prometheus metrics (platform-wide)", operator: s.serveMetrics})
