@@ -187,6 +187,17 @@ func TestRoleMatrix(t *testing.T) {
 		{"PATCH", patchSettings, [6]int{200, 200, 403, 403, 403, 403}, mergePatch},
 		{"GET", fixed("/v1/tenant/features"), [6]int{200, 200, 403, 403, 403, 403}, nil},
 		{"GET", fixed("/v1/tenant/settings/history"), [6]int{200, 200, 403, 403, 403, 403}, nil},
+
+		// Flags drive what the product shows every user: anyone evaluates them.
+		{"POST", func(string) (string, any) {
+			return "/ofrep/v1/evaluate/flags/custom_branding", map[string]any{"context": map[string]any{}}
+		}, [6]int{200, 200, 200, 200, 200, 200}, nil},
+		{"POST", func(string) (string, any) {
+			return "/ofrep/v1/evaluate/flags", map[string]any{"context": map[string]any{}}
+		}, [6]int{200, 200, 200, 200, 200, 200}, nil},
+		// Operators' routes take no tenant token, an owner's neither.
+		{"GET", fixed("/v1/admin/tenants/" + tn.String()), [6]int{401, 401, 401, 401, 401, 401}, nil},
+		{"POST", fixed("/v1/admin/tenants/" + tn.String() + "/suspend"), [6]int{401, 401, 401, 401, 401, 401}, nil},
 	}
 	for _, c := range cases {
 		for i, role := range orgRoles {
