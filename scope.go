@@ -19,11 +19,13 @@ type Scope struct {
 	Actor      Actor
 	Request    RequestInfo
 	// SessionID, when set, makes every transaction of the scope check, in
-	// its first round trip, that the session is live and that the user and
-	// tenant are still active with this role and these workspaces
-	// (app.guard_session). A stale scope fails with ErrStaleScope before any
-	// statement of the caller has run.
-	SessionID uuid.UUID
+	// its first round trip, that the session is live and that nothing the
+	// scope was read with has changed since: the session's access version
+	// is still AccessVersion (the session guard of postgres/door.go). A
+	// stale scope fails with ErrStaleScope before any statement of the
+	// caller has run.
+	SessionID     uuid.UUID
+	AccessVersion int64
 	// Anonymous marks work done for a caller who has not proven who they
 	// are (a login, a refresh, recording a refused request): it draws on the
 	// pool's small anonymous share, never on the tenant's own.
@@ -38,13 +40,14 @@ var ErrStaleScope = errors.New("tenantd: the caller's session, role or membershi
 // ScopeFor is the scope of an authenticated request.
 func ScopeFor(p *Principal, r RequestInfo) Scope {
 	return Scope{
-		TenantID:   p.TenantID,
-		UserID:     p.UserID,
-		Role:       p.Role,
-		Workspaces: p.Workspaces,
-		Actor:      Actor{Type: ActorUser, ID: p.UserID.String()},
-		Request:    r,
-		SessionID:  p.SessionID,
+		TenantID:      p.TenantID,
+		UserID:        p.UserID,
+		Role:          p.Role,
+		Workspaces:    p.Workspaces,
+		Actor:         Actor{Type: ActorUser, ID: p.UserID.String()},
+		Request:       r,
+		SessionID:     p.SessionID,
+		AccessVersion: p.AccessVersion,
 	}
 }
 

@@ -87,6 +87,11 @@ type Principal struct {
 	// Workspaces maps each workspace a member belongs to onto their
 	// workspace role. Owners and admins reach every workspace regardless.
 	Workspaces map[uuid.UUID]string
+	// AccessVersion is the session's access version when the principal was
+	// read: the database bumps it whenever the user's role or status, their
+	// memberships or the tenant's status change, and every transaction of
+	// the session checks it (Scope.AccessVersion).
+	AccessVersion int64
 }
 
 // RateLimit is a per-tenant request rate and burst.

@@ -17,9 +17,9 @@ import (
 // its plan), as the superuser.
 func keepAuditDays(t *testing.T, c *pgx.Conn, tenant uuid.UUID, days int) {
 	t.Helper()
-	exec(t, c, `SELECT set_config('app.tenant_id', $1, false)`, tenant.String())
+	exec(t, c, `SELECT set_config('app.context', $1, false)`, tenant.String())
 	exec(t, c, `UPDATE tenants SET features = features || jsonb_build_object('data_retention', jsonb_build_object('audit_days', $2::int)) WHERE id = $1`, tenant, days)
-	exec(t, c, `RESET app.tenant_id`)
+	exec(t, c, `RESET app.context`)
 }
 
 func (f *fixture) latestOf(t *testing.T, tenant uuid.UUID, kind string) *tenantd.Checkpoint {

@@ -12,8 +12,9 @@ import (
 // principalCache remembers validated principals (roles, memberships, rate
 // limit) for at most ttl, to save reloading them on every request. It is
 // not what refuses a revoked session: every transaction re-checks that in
-// its first round trip (app.guard_session), so a stale entry costs a reload,
-// never a wrong answer. Bounded: when full it is emptied.
+// its first round trip (the session guard of postgres/door.go), so a stale
+// entry costs a reload, never a wrong answer. Bounded: when full it is
+// emptied.
 type principalCache struct {
 	mu      sync.Mutex
 	ttl     time.Duration

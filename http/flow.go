@@ -113,10 +113,10 @@ func extractTenant(c auth.Claims) (tenant, user, session uuid.UUID, err error) {
 // 4. validateMembership checks that the user belongs to the tenant, that
 // both are active and that the session is live, and returns the user's
 // roles. The result is cached (principalTTL) only to save reloading the
-// roles: every transaction of the request checks the same facts again in
-// its first round trip (app.guard_session), so a revocation, a demotion or a
-// membership change wins at once on every instance; a stale cache entry
-// costs one reload.
+// roles: every transaction of the request checks in its first round trip
+// that none of them has changed (the session guard of postgres/door.go), so
+// a revocation, a demotion or a membership change wins at once on every
+// instance; a stale cache entry costs one reload.
 func (s *Server) validateMembership(ctx context.Context, tenant, user, session uuid.UUID, req tenantd.RequestInfo) (*tenantd.Principal, error) {
 	key := session.String()
 	if p, ok := s.principals.get(key); ok && p.TenantID == tenant && p.UserID == user {

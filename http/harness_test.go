@@ -380,7 +380,7 @@ func (a *app) sql(q string, args ...any) {
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if len(args) > 0 {
 			if id, ok := args[0].(uuid.UUID); ok {
-				if _, err := tx.Exec(ctx, "SET LOCAL app.tenant_id = '"+id.String()+"'"); err != nil {
+				if _, err := tx.Exec(ctx, "SET LOCAL app.context = '"+id.String()+"'"); err != nil {
 					return err
 				}
 			}

@@ -216,7 +216,7 @@ func (a *app) seed(tenantID uuid.UUID, q string, args ...any) uuid.UUID {
 	defer conn.Close(ctx)
 	var id uuid.UUID
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SET LOCAL app.tenant_id = '"+tenantID.String()+"'"); err != nil {
+		if _, err := tx.Exec(ctx, "SET LOCAL app.context = '"+tenantID.String()+"'"); err != nil {
 			return err
 		}
 		return tx.QueryRow(ctx, q, append([]any{tenantID}, args...)...).Scan(&id)

@@ -51,7 +51,7 @@ func TestGoEncodingMatchesTheDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT set_config('app.tenant_id', $1, true)`, tenant.String()); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT set_config('app.context', $1, true)`, tenant.String()); err != nil {
 		t.Fatal(err)
 	}
 	texts := []string{"", `quote " back \ slash`, "ctl \x01\x08\x0c\x1f\x7f", "tab\tnl\ncr\r", "é 😀 \u2028 ü", strings.Repeat("x", 70)}

@@ -16,7 +16,7 @@ import (
 func keepAuditDays(t *testing.T, env *testenv.Env, tenant uuid.UUID, days int) {
 	t.Helper()
 	c := adminConn(t, env)
-	exec(t, c, `SELECT set_config('app.tenant_id', $1, false)`, tenant.String())
+	exec(t, c, `SELECT set_config('app.context', $1, false)`, tenant.String())
 	exec(t, c, `UPDATE tenants SET features = jsonb_build_object('data_retention', jsonb_build_object('audit_days', $2::int)) WHERE id = $1`, tenant, days)
 }
 

@@ -21,11 +21,12 @@ import (
 // (door.go); platform work goes through the door's platform path (onCell),
 // and cross-tenant needs through the named functions in platform.go.
 type DB struct {
-	dir      *Directory
-	share    *fairShare
-	prepared *preparedSet // nil: never prepare (default_query_exec_mode set in a URL)
-	log      *slog.Logger
-	trips    atomic.Int64
+	dir        *Directory
+	share      *fairShare
+	prepared   *preparedSet // nil: never prepare (default_query_exec_mode set in a URL)
+	log        *slog.Logger
+	trips      atomic.Int64
+	statements atomic.Int64
 }
 
 // Options configure Open.
@@ -90,6 +91,10 @@ func (db *DB) Close() { db.dir.close() }
 
 // RoundTrips returns the number of database round trips made so far.
 func (db *DB) RoundTrips() int64 { return db.trips.Load() }
+
+// Statements returns the number of statements the door has sent so far
+// (BEGIN, SET LOCAL and COMMIT included; preparing one is not counted).
+func (db *DB) Statements() int64 { return db.statements.Load() }
 
 // Ping checks that every cell answers and is migrated to the version this
 // binary embeds (for /readyz and the operator commands).

@@ -42,76 +42,78 @@ import (
 // Each SET LOCAL is its own statement in the pipeline, never part of a
 // multi-statement simple-protocol string, which Citus also breaks.
 
-// prelude returns the SET LOCAL statements for s (and the session guard,
-// for a scope with a session), sent after BEGIN. Every literal is built
-// from a parsed UUID, a fixed role name or base64, so nothing a client
-// sends can break out of the quotes.
+// prelude returns what the door sends after BEGIN: one SET LOCAL carrying
+// the whole context (app.context, read by the policy functions of
+// migration 00019), and, for a scope with a session, the session guard.
+// Every byte of the literal comes from a parsed UUID, a fixed role name or
+// base64, so nothing a client sends can break out of the quotes.
 func prelude(s tenantd.Scope) ([]queued, error) {
+	setting, err := contextSetting(s)
+	if err != nil {
+		return nil, err
+	}
+	out := []queued{{sql: "SET LOCAL app.context = '" + setting + "'"}}
+	if s.SessionID != uuid.Nil {
+		out = append(out, queued{sql: guardSessionSQL,
+			args: []any{s.TenantID, s.UserID, s.SessionID, s.AccessVersion}})
+	}
+	return out, nil
+}
+
+// contextSetting is the value of app.context for s:
+//
+//	tenant ';' user ';' role ';' workspaces ';' request
+//
+// user is empty for the server; workspaces, for a member only, lists
+// "<workspace>=<role>" pairs separated by commas; request is base64 of the
+// audit metadata's JSON, which the row triggers store in every event.
+func contextSetting(s tenantd.Scope) (string, error) {
 	if s.TenantID == uuid.Nil {
-		return nil, errors.New("postgres: no tenant in scope")
+		return "", errors.New("postgres: no tenant in scope")
 	}
 	role := s.Role
 	if !tenantd.ValidTenantRole(role) && role != tenantd.RoleSystem {
-		return nil, fmt.Errorf("postgres: invalid role %q in scope", role)
+		return "", fmt.Errorf("postgres: invalid role %q in scope", role)
 	}
-	stmts := []string{
-		"SET LOCAL app.tenant_id = '" + s.TenantID.String() + "'",
-		"SET LOCAL app.role = '" + role + "'",
-	}
+	var user string
 	if s.UserID != uuid.Nil {
-		stmts = append(stmts, "SET LOCAL app.user_id = '"+s.UserID.String()+"'")
+		user = s.UserID.String()
 	}
+	var ws []string
 	if role == tenantd.RoleMember {
-		var read, write, manage []string
 		for id, r := range s.Workspaces {
-			read = append(read, id.String())
-			if r == tenantd.WorkspaceEditor || r == tenantd.WorkspaceManager {
-				write = append(write, id.String())
+			if !tenantd.ValidWorkspaceRole(r) {
+				return "", fmt.Errorf("postgres: invalid workspace role %q in scope", r)
 			}
-			if r == tenantd.WorkspaceManager {
-				manage = append(manage, id.String())
-			}
+			ws = append(ws, id.String()+"="+r)
 		}
-		stmts = append(stmts,
-			"SET LOCAL app.ws_read = '"+uuidArray(read)+"'",
-			"SET LOCAL app.ws_write = '"+uuidArray(write)+"'",
-			"SET LOCAL app.ws_manage = '"+uuidArray(manage)+"'")
+		sort.Strings(ws)
 	}
-	// The row triggers store these in every event they write: capped here,
-	// as queueEvent caps them for explicit events, so no client can grow the
-	// audit log by sending a big header.
+	// Capped here, as queueEvent caps them for explicit events, so no
+	// client can grow the audit log by sending a big header.
 	meta, err := json.Marshal(map[string]string{
 		"actor_type": s.Actor.Type, "actor_id": clean(s.Actor.ID, maxActorID),
 		"request_id": clean(s.Request.ID, maxRequestID), "ip": s.Request.IP,
 		"user_agent": clean(s.Request.UserAgent, maxUserAgent),
 	})
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	stmts = append(stmts, "SET LOCAL app.request = '"+base64.StdEncoding.EncodeToString(meta)+"'")
-	out := make([]queued, 0, len(stmts)+1)
-	for _, q := range stmts {
-		out = append(out, queued{sql: q})
-	}
-	if s.SessionID != uuid.Nil {
-		ws := make(map[string]string, len(s.Workspaces))
-		for id, r := range s.Workspaces {
-			ws[id.String()] = r
-		}
-		wsJSON, _ := json.Marshal(ws)
-		out = append(out, queued{sql: guardSessionSQL,
-			args: []any{s.TenantID, s.UserID, s.SessionID, role, string(wsJSON)}})
-	}
-	return out, nil
+	return s.TenantID.String() + ";" + user + ";" + role + ";" + strings.Join(ws, ",") + ";" +
+		base64.StdEncoding.EncodeToString(meta), nil
 }
 
-// guardSessionSQL raises SQLSTATE TDSTL when the scope is stale.
-const guardSessionSQL = `SELECT app.guard_session($1, $2, $3, $4, $5::jsonb)`
-
-func uuidArray(ids []string) string {
-	sort.Strings(ids)
-	return "{" + strings.Join(ids, ",") + "}"
-}
+// guardSessionSQL is the session guard: one lookup of the session by its
+// primary key, which raises SQLSTATE TDSTL (app.raise_stale_scope) when the
+// session is revoked or expired, or its access version moved on since the
+// principal was read (triggers bump it whenever the user's role or status,
+// their memberships or the tenant's status change: migration 00019). A
+// plain statement, not a function, so a live session costs no plpgsql call.
+const guardSessionSQL = `
+SELECT app.raise_stale_scope()
+ WHERE NOT EXISTS (SELECT FROM sessions
+                    WHERE tenant_id = $1 AND id = $3 AND user_id = $2 AND access_version = $4
+                      AND revoked_at IS NULL AND expires_at > now())`
 
 // Statement is one SQL statement for Run. Without SQL, Run commits only
 // the events.
@@ -150,13 +152,35 @@ func (db *DB) finish(ctx context.Context, conn *pgxpool.Conn, s tenantd.Scope, h
 		rollback(conn)
 		return classify(err)
 	}
-	qs := append(head, st.queued()...)
-	qs = append(qs, eventStatements(s, st.Events)...)
-	if err := pipeline(ctx, conn, append(qs, commitTx)); err != nil {
+	if err := db.pipeline(ctx, conn, append(head, closing(s, st)...)); err != nil {
 		rollback(conn)
 		return classify(err)
 	}
 	return nil
+}
+
+// closing is what ends a transaction of Run: the statement, its events and
+// COMMIT.
+func closing(s tenantd.Scope, st Statement) []queued {
+	qs := append(st.queued(), eventStatements(s, st.Events)...)
+	return append(qs, commitTx)
+}
+
+// PipelineOf returns the statements Run sends for st under s, in order and
+// with their arguments: BEGIN, the context, the session guard, st, its
+// events and COMMIT. It sends nothing: the benchmark replays the door's
+// transaction from it with other clients (pgbench).
+func PipelineOf(s tenantd.Scope, st Statement) ([]Statement, error) {
+	prelude, err := prelude(s)
+	if err != nil {
+		return nil, err
+	}
+	qs := append(append([]queued{beginTx}, prelude...), closing(s, st)...)
+	out := make([]Statement, len(qs))
+	for i, q := range qs {
+		out[i] = Statement{SQL: q.sql, Args: q.args}
+	}
+	return out, nil
 }
 
 // provision is the door for a tenant that does not exist yet: first, a
@@ -171,7 +195,7 @@ func (db *DB) provision(ctx context.Context, c *cell, first Statement, next func
 		return classify(err)
 	}
 	defer conn.Release()
-	if err := pipeline(ctx, conn, append([]queued{beginTx}, first.queued()...)); err != nil {
+	if err := db.pipeline(ctx, conn, append([]queued{beginTx}, first.queued()...)); err != nil {
 		rollback(conn)
 		return classify(err)
 	}
@@ -235,7 +259,7 @@ func (db *DB) onCell(ctx context.Context, c *cell, sts ...Statement) error {
 		return classify(err)
 	}
 	defer conn.Release()
-	if err := pipeline(ctx, conn, append(qs, commitTx)); err != nil {
+	if err := db.pipeline(ctx, conn, append(qs, commitTx)); err != nil {
 		rollback(conn)
 		return classify(err)
 	}

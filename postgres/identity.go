@@ -13,7 +13,7 @@ import (
 const loadPrincipalSQL = `
 SELECT t.slug, t.status,
        u.id IS NOT NULL, coalesce(u.role, ''), coalesce(u.status, ''),
-       coalesce(s.revoked_at IS NULL AND s.expires_at > now(), false),
+       coalesce(s.revoked_at IS NULL AND s.expires_at > now(), false), coalesce(s.access_version, 0),
        coalesce((SELECT jsonb_object_agg(m.workspace_id, m.role) FROM workspace_members m
                   WHERE m.tenant_id = $1 AND m.user_id = $2), '{}')
   FROM tenants t
@@ -23,7 +23,8 @@ SELECT t.slug, t.status,
 
 // LoadPrincipal reads, under the token's tenant context, whether the user
 // belongs to that tenant, both are active, and the session is live, with
-// the user's roles: one round trip.
+// the user's roles and the session's access version: one statement (so
+// they agree with each other), one round trip.
 func (store *Identity) LoadPrincipal(ctx context.Context, tenant, user, session uuid.UUID, req tenantd.RequestInfo) (*tenantd.PrincipalState, error) {
 	st := &tenantd.PrincipalState{Principal: &tenantd.Principal{TenantID: tenant, UserID: user, SessionID: session}}
 	p := st.Principal
@@ -36,7 +37,7 @@ func (store *Identity) LoadPrincipal(ctx context.Context, tenant, user, session 
 			st.TenantFound = true
 			var ws map[string]string
 			if err := rows.Scan(&p.TenantSlug, &st.TenantStatus, &st.UserFound,
-				&p.Role, &st.UserStatus, &st.SessionLive, &ws); err != nil {
+				&p.Role, &st.UserStatus, &st.SessionLive, &p.AccessVersion, &ws); err != nil {
 				return err
 			}
 			p.Workspaces = make(map[uuid.UUID]string, len(ws))

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -77,7 +78,7 @@ func TestFailClosedWithoutTenantContext(t *testing.T) {
 	// The same after a transaction that did set a context has ended
 	// (current_setting then returns '' rather than NULL).
 	tx, _ := app.Begin(ctx)
-	tx.Exec(ctx, "SET LOCAL app.tenant_id = '"+a.String()+"'")
+	tx.Exec(ctx, "SET LOCAL app.context = '"+a.String()+"'")
 	tx.Commit(ctx)
 	var n int
 	if err := app.QueryRow(ctx, "SELECT count(*) FROM workspaces").Scan(&n); err != nil || n != 0 {
@@ -398,5 +399,66 @@ func TestRoundTripsPerTransaction(t *testing.T) {
 	}
 	if general != 2 {
 		t.Errorf("InTenant with one statement: %d round trips, want 2 (statement, commit)", general)
+	}
+}
+
+// The door's statements per transaction: BEGIN, one SET LOCAL carrying the
+// whole context (whatever the role and however many workspaces), the
+// session guard when the scope has a session, the statement and COMMIT.
+func TestStatementsPerTransaction(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t)
+	ctx := context.Background()
+	a, owner := newTenant(t, env.DB, "pro")
+	ws := createWorkspace(t, env.DB, a, "A1")
+	member, err := env.DB.Users().Create(ctx, system(a), "member@example.com", tenantd.RoleMember, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"A2", "A3"} {
+		other := createWorkspace(t, env.DB, a, name)
+		if _, _, err := env.DB.Workspaces().PutMember(ctx, system(a), other, member.ID, tenantd.WorkspaceEditor); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := env.DB.Workspaces().PutMember(ctx, system(a), ws, member.ID, tenantd.WorkspaceViewer); err != nil {
+		t.Fatal(err)
+	}
+	signedIn := func(user uuid.UUID) tenantd.Scope {
+		session, err := env.DB.Identity().CreateSession(ctx, a, user, []byte("h"), time.Now().Add(time.Hour), tenantd.RequestInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := env.DB.Identity().LoadPrincipal(ctx, a, user, session, tenantd.RequestInfo{})
+		if err != nil || !st.SessionLive {
+			t.Fatalf("principal: %+v, %v", st, err)
+		}
+		return tenantd.ScopeFor(st.Principal, tenantd.RequestInfo{ID: "test", UserAgent: "test"})
+	}
+	read := postgres.Statement{
+		SQL: `SELECT name FROM workspaces WHERE tenant_id = $1 AND id = $2`, Args: []any{a, ws},
+		Scan: func(r pgx.Rows) error {
+			names, err := pgx.CollectRows(r, pgx.RowTo[string])
+			if err == nil && len(names) != 1 {
+				err = fmt.Errorf("read %d rows, want 1", len(names))
+			}
+			return err
+		}}
+	for _, c := range []struct {
+		name  string
+		scope tenantd.Scope
+		want  int64
+	}{
+		{"server", system(a), 4},                     // BEGIN, SET LOCAL, select, COMMIT
+		{"owner's request", signedIn(owner), 5},      // and the session guard
+		{"member's request", signedIn(member.ID), 5}, // three workspaces, still one SET LOCAL
+	} {
+		before := env.DB.Statements()
+		if err := env.DB.Run(ctx, c.scope, read); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := env.DB.Statements() - before; got != c.want {
+			t.Errorf("%s: %d statements in the transaction, want %d", c.name, got, c.want)
+		}
 	}
 }

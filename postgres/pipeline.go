@@ -5,7 +5,9 @@ import (
 	"errors"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -34,12 +36,14 @@ func (st Statement) queued() []queued {
 	return []queued{{sql: st.SQL, args: st.Args, scan: st.Scan}}
 }
 
-// batch queues qs, then more (whose results the caller reads itself).
-func batch(qs []queued, more ...queued) *pgx.Batch {
+// batch queues qs, then more (whose results the caller reads itself), and
+// counts them (DB.Statements).
+func (db *DB) batch(qs []queued, more ...queued) *pgx.Batch {
 	b := &pgx.Batch{}
 	for _, q := range append(qs[:len(qs):len(qs)], more...) {
-		b.Queue(q.sql, q.args...)
+		b.Queue(q.sql, wireArgs(q.args)...)
 	}
+	db.statements.Add(int64(b.Len()))
 	return b
 }
 
@@ -72,8 +76,8 @@ func readResults(br pgx.BatchResults, qs []queued) error {
 
 // pipeline sends qs on conn in one round trip and reads every result. On an
 // error the connection may be left inside a transaction: see rollback.
-func pipeline(ctx context.Context, conn *pgxpool.Conn, qs []queued) error {
-	br := conn.SendBatch(ctx, batch(qs))
+func (db *DB) pipeline(ctx context.Context, conn *pgxpool.Conn, qs []queued) error {
+	br := conn.SendBatch(ctx, db.batch(qs))
 	err := readResults(br, qs)
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -96,3 +100,38 @@ func rollback(conn *pgxpool.Conn) {
 }
 
 const rollbackTimeout = 5 * time.Second
+
+// wireArgs returns args with every uuid.UUID as a pgtype.UUID, which pgx
+// encodes in binary directly; a uuid.UUID it encodes through its
+// driver.Valuer (text, then parsed again), which cost a tenth of the
+// server's CPU in a point read (BENCHMARKS.md). args is not changed.
+func wireArgs(args []any) []any {
+	var out []any
+	for i, a := range args {
+		var w any
+		switch v := a.(type) {
+		case uuid.UUID:
+			w = pgtype.UUID{Bytes: v, Valid: true}
+		case []uuid.UUID:
+			ids := make([]pgtype.UUID, len(v))
+			for j, id := range v {
+				ids[j] = pgtype.UUID{Bytes: id, Valid: true}
+			}
+			w = ids
+		default:
+			if out != nil {
+				out[i] = a
+			}
+			continue
+		}
+		if out == nil {
+			out = make([]any, len(args))
+			copy(out, args[:i])
+		}
+		out[i] = w
+	}
+	if out == nil {
+		return args
+	}
+	return out
+}

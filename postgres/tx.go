@@ -57,7 +57,8 @@ func (tx *Tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, err
 		return nil, err
 	}
 	if len(tx.pending) == 0 {
-		rows, err := tx.conn.Query(ctx, sql, args...)
+		tx.db.statements.Add(1)
+		rows, err := tx.conn.Query(ctx, sql, wireArgs(args)...)
 		if err != nil {
 			tx.failed = true
 		}
@@ -65,7 +66,7 @@ func (tx *Tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, err
 	}
 	pending := tx.pending
 	tx.pending = nil
-	br := tx.conn.SendBatch(ctx, batch(pending, queued{sql: sql, args: args}))
+	br := tx.conn.SendBatch(ctx, tx.db.batch(pending, queued{sql: sql, args: args}))
 	if err := readResults(br, pending); err != nil {
 		br.Close()
 		tx.failed = true
@@ -111,6 +112,7 @@ func (tx *Tx) CopyIn(ctx context.Context, table string, columns []string, src pg
 		list + " FROM " + target + " WITH NO DATA"}); err != nil {
 		return 0, err
 	}
+	tx.db.statements.Add(1)
 	if _, err := tx.conn.CopyFrom(ctx, temp, columns, src); err != nil {
 		tx.failed = true
 		return 0, err
@@ -139,7 +141,7 @@ func (tx *Tx) send(ctx context.Context, qs ...queued) error {
 	}
 	qs = append(tx.pending, qs...)
 	tx.pending = nil
-	if err := pipeline(ctx, tx.conn, qs); err != nil {
+	if err := tx.db.pipeline(ctx, tx.conn, qs); err != nil {
 		tx.failed = true
 		return err
 	}
@@ -166,7 +168,7 @@ func (tx *Tx) commit(ctx context.Context) error {
 	}
 	qs := append(tx.pending, eventStatements(tx.scope, tx.events)...)
 	tx.pending = nil
-	if err := pipeline(ctx, tx.conn, append(qs, commitTx)); err != nil {
+	if err := tx.db.pipeline(ctx, tx.conn, append(qs, commitTx)); err != nil {
 		rollback(tx.conn)
 		return err
 	}

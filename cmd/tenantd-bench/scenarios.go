@@ -70,7 +70,7 @@ SELECT id, name, description, created_at, updated_at FROM workspaces
 			ceiling: func(ctx context.Context, pool *pgxpool.Pool, u *user, n int64) error {
 				bt := &pgx.Batch{}
 				bt.Queue("BEGIN")
-				bt.Queue("SET LOCAL app.tenant_id = '" + u.tenant.String() + "'")
+				bt.Queue("SET LOCAL app.context = '" + u.tenant.String() + "'")
 				bt.Queue(`UPDATE workspaces SET name = $3, updated_at = now()
  WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING id, name, description, created_at, updated_at`,
 					u.tenant, u.workspaces[n%int64(len(u.workspaces))], fmt.Sprintf("renamed %d", renames.Add(1)))

@@ -64,10 +64,10 @@ func TestAuditVerifyAgainstCheckpoints(t *testing.T) {
 		}
 	}
 	// Two more events in initech's chain, written as the server would.
-	sql(`SELECT set_config('app.tenant_id', (SELECT id::text FROM tenants WHERE slug = 'initech'), false)`)
+	sql(`SELECT set_config('app.context', (SELECT id::text FROM tenants WHERE slug = 'initech'), false)`)
 	sql(`UPDATE tenants SET name = 'Initech Corp' WHERE slug = 'initech'`)
 	sql(`UPDATE tenants SET name = 'Initech Inc' WHERE slug = 'initech'`)
-	sql(`RESET app.tenant_id`)
+	sql(`RESET app.context`)
 
 	// With no checkpoint log: a warning, and the head to record.
 	code, out, errOut := runCmd(t, env, "audit", "verify", "--tenant", "initech")

@@ -137,7 +137,7 @@ func (w *world) raiseLimits(tenant uuid.UUID) {
 	}
 	defer conn.Close(ctx)
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SET LOCAL app.tenant_id = '"+tenant.String()+"'"); err != nil {
+		if _, err := tx.Exec(ctx, "SET LOCAL app.context = '"+tenant.String()+"'"); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE tenants SET limits = '{"max_workspaces": 1000000}',
