@@ -43,9 +43,13 @@ fuzz: deps
 	$(GO) test -run XXX -fuzz FuzzDecodeCursor -fuzztime $(FUZZTIME) ./postgres
 	$(GO) test -run XXX -fuzz FuzzSettingsPatch -fuzztime $(FUZZTIME) .
 
-# The load benchmark with its baselines, in one run (see BENCHMARKS.md).
+# The load benchmark with its baselines, in one run (see BENCHMARKS.md):
+# the in-process scenarios, and the point read from outside (wrk against
+# the API, pgbench on the plain select and on the door's transaction, a CPU
+# profile of the server under wrk).
 BENCHFLAGS ?= -tenants 10 -tenants-large 10000 -duration 5s -c 16 -json bench.json
-bench: deps
+bench:
+	./scripts/deps.sh bench
 	$(GO) run ./cmd/tenantd-bench $(BENCHFLAGS)
 	$(GO) test -run XXX -bench . -benchmem -benchtime 2000x ./auth ./http ./ratelimit ./postgres
 

@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -51,8 +52,26 @@ func registerThrottleMetrics(reg prometheus.Registerer, l *ratelimit.Limiter, t 
 }
 
 // serveMetrics: GET /metrics on the API listener, for platform operators
-// (Prometheus scrapes MetricsHandler on TENANTD_METRICS_ADDR instead).
+// (Prometheus scrapes InternalHandler on TENANTD_METRICS_ADDR instead).
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, _ *operatorCall) error {
 	s.metricsHandler.ServeHTTP(w, r)
 	return nil
+}
+
+// InternalHandler serves the internal listener (TENANTD_METRICS_ADDR) to
+// anyone who reaches it: GET /metrics for Prometheus, and /debug/pprof/
+// for operators profiling a server under load (go tool pprof
+// http://ADDR/debug/pprof/profile?seconds=30). Profiling is never on the
+// API listener: a profile shows the server's internals and costs it CPU
+// while it runs. On the API, GET /metrics takes an operator token, and is
+// absent with Config.SeparateMetrics.
+func (s *Server) InternalHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metricsHandler)
+	mux.HandleFunc("/debug/pprof/", pprof.Index) // and the named profiles: heap, goroutine, …
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

@@ -13,6 +13,8 @@ import (
 // The metrics are platform-wide: on the API listener only a platform
 // operator reads them, and with a separate metrics address (the internal
 // one Prometheus scrapes) the API listener does not serve them at all.
+// Profiling (/debug/pprof) is served on the internal listener only, never
+// on the API, whatever the token.
 func TestMetricsNotPublic(t *testing.T) {
 	t.Parallel()
 	a := newApp(t)
@@ -32,7 +34,7 @@ func TestMetricsNotPublic(t *testing.T) {
 	sep := api.NewServer(api.Deps{Stores: a.env.DB.Stores(), Keys: a.ring.Keys}, api.Config{SeparateMetrics: true})
 	apiSrv := httptest.NewServer(sep.Handler())
 	defer apiSrv.Close()
-	metricsSrv := httptest.NewServer(sep.MetricsHandler())
+	metricsSrv := httptest.NewServer(sep.InternalHandler())
 	defer metricsSrv.Close()
 	for _, c := range []struct {
 		url, token string
@@ -41,6 +43,13 @@ func TestMetricsNotPublic(t *testing.T) {
 		{apiSrv.URL + "/metrics", "", 404},
 		{apiSrv.URL + "/metrics", a.operatorToken(), 404},
 		{metricsSrv.URL + "/metrics", "", 200},
+		{apiSrv.URL + "/debug/pprof/", "", 404},
+		{apiSrv.URL + "/debug/pprof/", a.operatorToken(), 404},
+		{apiSrv.URL + "/debug/pprof/goroutine?debug=1", a.operatorToken(), 404},
+		{a.ts.URL + "/debug/pprof/", a.operatorToken(), 404},
+		{a.ts.URL + "/debug/pprof/heap", a.operatorToken(), 404},
+		{metricsSrv.URL + "/debug/pprof/", "", 200},
+		{metricsSrv.URL + "/debug/pprof/goroutine?debug=1", "", 200},
 	} {
 		req, _ := nethttp.NewRequest("GET", c.url, nil)
 		if c.token != "" {
@@ -52,7 +61,11 @@ func TestMetricsNotPublic(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != c.want || c.want == 200 && !strings.Contains(string(body), "tenantd_http_requests_total") {
+		want := "tenantd_http_requests_total"
+		if strings.Contains(c.url, "/debug/pprof/") {
+			want = "goroutine"
+		}
+		if resp.StatusCode != c.want || c.want == 200 && !strings.Contains(string(body), want) {
 			t.Errorf("GET %s (token %t): %d, want %d: %.200s", c.url, c.token != "", resp.StatusCode, c.want, body)
 		}
 	}

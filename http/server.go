@@ -41,7 +41,7 @@ type Config struct {
 	// (TENANTD_SECURE_COOKIES); otherwise see Server.secureCookies.
 	SecureCookies bool
 	// SeparateMetrics keeps GET /metrics off the API listener (the caller
-	// serves MetricsHandler on an internal address instead). Without it,
+	// serves InternalHandler on an internal address instead). Without it,
 	// GET /metrics on the API takes an operator token: the metrics are
 	// platform-wide.
 	SeparateMetrics bool
@@ -209,11 +209,6 @@ func (s *Server) Close() { s.repeats.close() }
 // Handler returns the root handler: request ids, client address, access log
 // and panic recovery around the router.
 func (s *Server) Handler() http.Handler { return s.base(s.mux) }
-
-// MetricsHandler serves the Prometheus metrics to anyone, for an internal
-// address (on the API, GET /metrics takes an operator token, and is absent
-// with Config.SeparateMetrics).
-func (s *Server) MetricsHandler() http.Handler { return s.metricsHandler }
 
 // Routes returns the route table: the isolation matrix enumerates it.
 func (s *Server) Routes() []Route { return s.routes }

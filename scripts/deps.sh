@@ -47,4 +47,23 @@ if [ ${#missing[@]} -gt 0 ]; then
 	command -v redis-server >/dev/null 2>&1 || { echo "deps: redis-server still not found after installing it" >&2; exit 1; }
 fi
 
+# `make bench` (./scripts/deps.sh bench) also drives the API from outside
+# with wrk; without it, that part of the benchmark is skipped with a
+# message. pgbench comes with the PostgreSQL server package.
+if [ "${1:-}" = bench ] && ! command -v wrk >/dev/null 2>&1; then
+	if [ "$EUID" -eq 0 ] && [ -f /etc/debian_version ]; then
+		echo "deps: installing wrk (for make bench)" >&2
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update && apt-get install -y wrk ||
+			echo "deps: could not install wrk; make bench skips the outside measurement" >&2
+	else
+		echo "deps: wrk is missing; make bench skips the outside measurement. Install it with:" >&2
+		if [ -f /etc/debian_version ]; then
+			echo "  sudo apt-get install -y wrk" >&2
+		else
+			echo "  your system's wrk package" >&2
+		fi
+	fi
+fi
+
 go mod download

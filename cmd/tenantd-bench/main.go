@@ -47,6 +47,8 @@ type config struct {
 	duration                                time.Duration
 	jsonPath                                string
 	flood, floodAddrs, floodRate            int
+	outside, scenarios                      bool
+	profileDir                              string
 }
 
 func main() {
@@ -60,6 +62,9 @@ func main() {
 	flag.IntVar(&c.flood, "flood", 0, "instead: the first tenant's own p99, idle and during a flood of wrong-password logins by this many clients")
 	flag.IntVar(&c.floodAddrs, "flood-addrs", 1, "client addresses the login flood comes from")
 	flag.IntVar(&c.floodRate, "flood-rate", 0, "login attempts per second of the whole flood; 0: as fast as its clients can")
+	flag.BoolVar(&c.outside, "outside", true, "measure the point read from outside too: pgbench (plain select, the door's transaction) and wrk against the API, with a CPU profile of the server")
+	flag.BoolVar(&c.scenarios, "scenarios", true, "run the in-process scenarios (false: the outside measurement only)")
+	flag.StringVar(&c.profileDir, "profile-dir", os.TempDir(), "where the CPU profile of the server under wrk is written")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "tenantd-bench:", err)
@@ -83,6 +88,7 @@ type bench struct {
 	users    []*user
 
 	servers   []*api.Server
+	redis     *redis.Client
 	stopRedis func()
 }
 
@@ -125,22 +131,32 @@ func run(ctx context.Context, cfg config) error {
 		return b.runFlood(ctx)
 	}
 	var results []result
-	for _, sc := range b.scenarios() {
-		log("scenario %s at %d tenants", sc.name, len(b.users))
-		results = append(results,
-			b.measure(ctx, sc, "ceiling (pgx)", nil),
-			b.measure(ctx, sc, "full stack, no RLS", b.bypass),
-			b.measure(ctx, sc, "full stack, RLS", b.app))
+	var out *outside
+	if cfg.outside {
+		log("outside measurement: pgbench and wrk")
+		if out, err = b.measureOutside(ctx, dir); err != nil {
+			return err
+		}
 	}
-	log("provisioning up to %d tenants", cfg.tenantsLarge)
-	if err := b.provision(ctx, cfg.tenantsLarge, false); err != nil {
-		return err
-	}
-	for _, sc := range b.scenarios() {
-		log("scenario %s at %d tenants", sc.name, len(b.users))
-		results = append(results, b.measure(ctx, sc, "full stack, RLS", b.app))
+	if cfg.scenarios {
+		for _, sc := range b.scenarios() {
+			log("scenario %s at %d tenants", sc.name, len(b.users))
+			results = append(results,
+				b.measure(ctx, sc, "ceiling (pgx)", nil),
+				b.measure(ctx, sc, "full stack, no RLS", b.bypass),
+				b.measure(ctx, sc, "full stack, RLS", b.app))
+		}
+		log("provisioning up to %d tenants", cfg.tenantsLarge)
+		if err := b.provision(ctx, cfg.tenantsLarge, false); err != nil {
+			return err
+		}
+		for _, sc := range b.scenarios() {
+			log("scenario %s at %d tenants", sc.name, len(b.users))
+			results = append(results, b.measure(ctx, sc, "full stack, RLS", b.app))
+		}
 	}
 	rep := report(cfg, results)
+	rep.Outside = out
 	fmt.Print(rep.markdown())
 	if cfg.jsonPath != "" {
 		raw, _ := json.MarshalIndent(rep, "", "  ")
@@ -213,12 +229,13 @@ func (b *bench) setup(ctx context.Context) error {
 			return err
 		}
 		deps, cfg := api.Deps{Stores: db.Stores(), Keys: ring.Keys, Logger: slog.New(slog.DiscardHandler)}, api.Config{}
+		// As in production: rate limits and the login throttle shared
+		// through Redis (one private server, a prefix per stack).
+		if deps.Limiter, deps.Throttle, err = b.redisLimits(fmt.Sprintf("bench%d:", i)); err != nil {
+			return err
+		}
 		if b.cfg.flood > 0 && i == 0 {
-			// As in production: limits shared through Redis; clients
-			// behind a trusted proxy that names their addresses.
-			if deps.Limiter, deps.Throttle, err = b.startRedis(); err != nil {
-				return err
-			}
+			// Clients behind a trusted proxy that names their addresses.
 			cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 		}
 		srv := api.NewServer(deps, cfg)
@@ -257,19 +274,22 @@ func (b *bench) close() {
 	b.bypass.Close()
 }
 
-// startRedis starts a private redis-server for the flood mode's limits.
-func (b *bench) startRedis() (*ratelimit.Limiter, *ratelimit.LoginThrottle, error) {
-	url, stop, err := redisproc.Start()
-	if err != nil {
-		return nil, nil, err
+// redisLimits returns a rate limiter and login throttle in the bench's
+// private redis-server (started on first use) under prefix.
+func (b *bench) redisLimits(prefix string) (*ratelimit.Limiter, *ratelimit.LoginThrottle, error) {
+	if b.redis == nil {
+		url, stop, err := redisproc.Start()
+		if err != nil {
+			return nil, nil, err
+		}
+		b.stopRedis = stop
+		opt, err := redis.ParseURL(url)
+		if err != nil {
+			return nil, nil, err
+		}
+		b.redis = redis.NewClient(opt)
 	}
-	b.stopRedis = stop
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, nil, err
-	}
-	rdb := redis.NewClient(opt)
-	return ratelimit.New(rdb, "bench:rl:"), ratelimit.NewLoginThrottle(rdb, "bench:login:"), nil
+	return ratelimit.New(b.redis, prefix+"rl:"), ratelimit.NewLoginThrottle(b.redis, prefix+"login:"), nil
 }
 
 var passwordHash = func() string {
@@ -299,7 +319,7 @@ func (b *bench) provision(ctx context.Context, n int, login bool) error {
 		}
 		u := &user{tenant: t.ID, id: owner.ID}
 		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "SET LOCAL app.tenant_id = '"+t.ID.String()+"'"); err != nil {
+			if _, err := tx.Exec(ctx, "SET LOCAL app.context = '"+t.ID.String()+"'"); err != nil {
 				return err
 			}
 			rows, err := tx.Query(ctx, `INSERT INTO workspaces (tenant_id, name)

@@ -20,6 +20,7 @@ type Report struct {
 	PeakRSS    string   `json:"peak_rss"`
 	Results    []result `json:"results"`
 	Summary    []ratios `json:"summary"`
+	Outside    *outside `json:"outside,omitempty"`
 }
 
 // ratios are a scenario's figures against its targets.
@@ -90,6 +91,9 @@ func (r *Report) markdown() string {
 		fmt.Fprintf(&b, "| %s | %.2f | %.2f %s | %.2f %s | %.2f %s |\n", s.Scenario, s.FullVsCeiling,
 			s.RLSVsNoRLS, mark(s.RLSVsNoRLS >= 0.95), s.TripsPerReq, mark(s.TripsPerReq <= 1.05),
 			s.P99LargeVsSmal, mark(s.P99LargeVsSmal <= 1.2))
+	}
+	if r.Outside != nil {
+		b.WriteString(r.Outside.markdown())
 	}
 	return b.String()
 }

@@ -151,7 +151,7 @@ Environment:
   TENANTD_TRUSTED_PROXIES  comma-separated CIDRs whose X-Forwarded-For and -Proto are trusted
   TENANTD_SECURE_COOKIES   1 makes every cookie Secure (e.g. behind a TLS proxy)
   TENANTD_ISSUER           token issuer (default tenantd)
-  TENANTD_METRICS_ADDR     serve /metrics on this internal address (unset: on the API,
+  TENANTD_METRICS_ADDR     serve /metrics and /debug/pprof/ on this internal address (unset: /metrics on the API,
                            for operator tokens only)
   TENANTD_AUDIT_CHECKPOINTS
                            the signed audit checkpoint log (default $TENANTD_DATA/audit-checkpoints.jsonl)

@@ -269,7 +269,7 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		if err != nil {
 			return fmt.Errorf("TENANTD_METRICS_ADDR: %w", err)
 		}
-		msrv := &http.Server{Handler: handler.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second}
+		msrv := &http.Server{Handler: handler.InternalHandler(), ReadHeaderTimeout: 5 * time.Second}
 		go msrv.Serve(mln)
 		defer msrv.Close()
 		log.Info("metrics listening", "addr", mln.Addr().String())

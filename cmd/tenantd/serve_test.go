@@ -194,6 +194,9 @@ func TestServeEmbedded(t *testing.T) {
 	if got := getStatus(t, s.url+"/metrics"); got != http.StatusUnauthorized {
 		t.Errorf("GET /metrics without a token = %d, want 401", got)
 	}
+	if got := getStatus(t, s.url+"/debug/pprof/"); got != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ on the API = %d, want 404", got)
+	}
 	// TENANTD_SECURE_COOKIES: Secure even on loopback.
 	console := consoleLogin(t, s.url)
 	for _, c := range console {
@@ -375,6 +378,11 @@ func TestExternalDatabase(t *testing.T) {
 		t.Errorf("no metrics address logged:\n%s", s.stderr)
 	} else if got := getStatus(t, "http://"+addr+"/metrics"); got != http.StatusOK {
 		t.Errorf("GET /metrics on TENANTD_METRICS_ADDR = %d, want 200", got)
+	} else if got := getStatus(t, "http://"+addr+"/debug/pprof/"); got != http.StatusOK {
+		t.Errorf("GET /debug/pprof/ on TENANTD_METRICS_ADDR = %d, want 200", got)
+	}
+	if got := getStatus(t, s.url+"/debug/pprof/"); got != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ on the API = %d, want 404", got)
 	}
 	// Without REDIS_URL, login is still throttled, per instance, and the log
 	// and the metrics say so.
