@@ -11,6 +11,17 @@
 // disagree still agree on every decision. A key expires when its bucket
 // would be full again, so idle tenants cost no memory.
 //
+// # Leases
+//
+// Asking Redis for every request would cost every API request a round
+// trip. AllowOrLocal instead takes a tenant's requests from the shared
+// bucket in small batches (a hundredth of the burst, at most 1,000, for
+// at most 100 ms) and spends them in the instance, and remembers a refusal
+// until its Retry-After: every request allowed was still taken from the
+// one bucket by the exact script, so instances together never exceed the
+// policy, and fall short of it at most by the leases that end unused
+// (lease.go). Allow stays exact, one request per call.
+//
 // # When Redis is down
 //
 // Allow fails closed in the sense that it never guesses: it returns the

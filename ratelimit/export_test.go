@@ -22,3 +22,10 @@ func NewLocalLoginThrottleAt(now func() time.Time) *LoginThrottle {
 	s.now, s.lastSweep = now, now()
 	return &LoginThrottle{policy: DefaultLoginPolicy(), store: s}
 }
+
+// SetClock makes AllowOrLocal's leases and remembered refusals run on now
+// (Redis keeps its own clock).
+func SetClock(l *Limiter, now func() time.Time) { l.clock = now }
+
+// LeaseLife is how long a lease's requests may be spent.
+const LeaseLife = leaseLife

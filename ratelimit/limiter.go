@@ -25,11 +25,13 @@ type Limiter struct {
 	rdb    redis.UniversalClient
 	prefix string
 
+	leases     leaseBook
 	local      *localLimiter
-	localCount atomic.Uint64 // decisions made in process memory
-	log        *slog.Logger  // nil: slog.Default() at the time of logging
-	degraded   atomic.Bool   // Redis failed and the outage was logged
-	skipUntil  atomic.Int64  // unix ns; AllowOrLocal does not try Redis before
+	localCount atomic.Uint64    // decisions made in process memory
+	clock      func() time.Time // nil: time.Now
+	log        *slog.Logger     // nil: slog.Default() at the time of logging
+	degraded   atomic.Bool      // Redis failed and the outage was logged
+	skipUntil  atomic.Int64     // unix ns; AllowOrLocal does not try Redis before
 }
 
 // New returns a Limiter storing its buckets in rdb under keys prefix+key
@@ -62,25 +64,34 @@ func (l *Limiter) Allow(ctx context.Context, key string, p Policy) (Decision, er
 	if err := p.validate(); err != nil {
 		return Decision{}, err
 	}
+	d, _, err := l.take(ctx, key, p, 1)
+	return d, err
+}
+
+// take takes up to n requests from key's shared bucket in one call to
+// Redis, and returns how many it got (0: refused) with the decision for
+// the first of them.
+func (l *Limiter) take(ctx context.Context, key string, p Policy, n int) (Decision, int, error) {
 	if l.rdb == nil {
-		return Decision{}, errNoRedis
+		return Decision{}, 0, errNoRedis
 	}
 	interval := p.interval().Microseconds()
 	capacity := interval * int64(p.burst())
-	res, err := gcraScript.Run(ctx, l.rdb, []string{l.prefix + key}, interval, capacity).Int64Slice()
+	res, err := gcraScript.Run(ctx, l.rdb, []string{l.prefix + key}, interval, capacity, n).Int64Slice()
 	if err != nil {
-		return Decision{}, fmt.Errorf("ratelimit: %w", err)
+		return Decision{}, 0, fmt.Errorf("ratelimit: %w", err)
 	}
 	if len(res) != 4 {
-		return Decision{}, fmt.Errorf("ratelimit: unexpected script reply %v", res)
+		return Decision{}, 0, fmt.Errorf("ratelimit: unexpected script reply %v", res)
 	}
+	taken := int(res[0])
 	return Decision{
-		Allowed:    res[0] == 1,
+		Allowed:    taken > 0,
 		Limit:      p.burst(),
-		Remaining:  int(res[1]),
+		Remaining:  int(res[1]) + max(0, taken-1), // those taken beyond the first are still to be used
 		Reset:      time.Duration(res[2]) * time.Microsecond,
 		RetryAfter: time.Duration(res[3]) * time.Microsecond,
-	}, nil
+	}, taken, nil
 }
 
 var errNoRedis = errors.New("ratelimit: no Redis configured")
@@ -94,20 +105,29 @@ const (
 	redisPause = time.Second
 )
 
-// AllowOrLocal is Allow for the request path: when Redis fails it decides
-// with an in-process limiter instead (per instance, so a tenant may get its
-// quota once per instance during the outage) and logs the outage once. It
-// returns an error only for an invalid policy or when ctx itself is done.
+// AllowOrLocal is Allow for the request path, at a fraction of its cost:
+// it takes requests from the shared bucket in batches (leases, lease.go),
+// spends them here without asking Redis, and remembers a refusal until its
+// Retry-After, so most decisions cost no round trip while every instance
+// still draws on one bucket. When Redis fails it decides with an in-process
+// limiter instead (per instance, so a tenant may get its quota once per
+// instance during the outage) and logs the outage once. It returns an
+// error only for an invalid policy or when ctx itself is done.
 func (l *Limiter) AllowOrLocal(ctx context.Context, key string, p Policy) (Decision, error) {
 	if err := p.validate(); err != nil {
 		return Decision{}, err
 	}
-	if l.rdb != nil && time.Now().UnixNano() >= l.skipUntil.Load() {
+	now := l.now()
+	if l.rdb != nil && now.UnixNano() >= l.skipUntil.Load() {
+		if d, ok := l.leases.spend(key, p, now); ok {
+			return d, nil
+		}
 		rctx, cancel := context.WithTimeout(ctx, redisBudget)
-		d, err := l.Allow(rctx, key, p)
+		d, taken, err := l.take(rctx, key, p, p.leaseSize())
 		cancel()
 		if err == nil {
 			l.redisUp()
+			l.leases.keep(key, p, now, d, taken)
 			return d, nil
 		}
 		if ctx.Err() != nil {
@@ -116,11 +136,11 @@ func (l *Limiter) AllowOrLocal(ctx context.Context, key string, p Policy) (Decis
 		l.redisDown(err)
 	}
 	l.localCount.Add(1)
-	return l.local.allow(key, p, time.Now()), nil
+	return l.local.allow(key, p, now), nil
 }
 
 func (l *Limiter) redisDown(err error) {
-	l.skipUntil.Store(time.Now().Add(redisPause).UnixNano())
+	l.skipUntil.Store(l.now().Add(redisPause).UnixNano())
 	if l.degraded.CompareAndSwap(false, true) {
 		l.logger().Warn("ratelimit: Redis unavailable, throttling per instance until it is back", "err", err)
 	}
@@ -130,6 +150,13 @@ func (l *Limiter) redisUp() {
 	if l.degraded.CompareAndSwap(true, false) {
 		l.logger().Info("ratelimit: Redis available again, throttling across instances")
 	}
+}
+
+func (l *Limiter) now() time.Time {
+	if l.clock != nil {
+		return l.clock()
+	}
+	return time.Now()
 }
 
 func (l *Limiter) logger() *slog.Logger {
