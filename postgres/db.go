@@ -35,8 +35,11 @@ type Options struct {
 	// MaxConns caps each cell's pool unless its URL sets pool_max_conns.
 	MaxConns int32
 	// TenantShare caps the connections one tenant's authenticated work may
-	// hold at once; zero means three quarters of the pool (at least 1).
+	// hold at once; zero means TenantFraction of the pool (at least 1).
 	TenantShare int
+	// TenantFraction is TenantShare as a fraction of the pool, 0 < f ≤ 1
+	// (TENANTD_TENANT_SHARE); zero means DefaultTenantFraction.
+	TenantFraction float64
 	// AnonymousShare caps the connections all anonymous work (Scope.
 	// Anonymous: logins, refreshes, refused requests) may hold at once,
 	// one tenant's at most half of it; zero means a quarter of the pool
@@ -76,7 +79,11 @@ func OpenDirectory(ctx context.Context, dir *Directory, o Options) (*DB, error) 
 	size := open.maxConns()
 	share := o.TenantShare
 	if share <= 0 {
-		share = max(1, size*3/4)
+		f := o.TenantFraction
+		if f <= 0 || f > 1 {
+			f = DefaultTenantFraction
+		}
+		share = max(1, int(float64(size)*f))
 	}
 	anon := o.AnonymousShare
 	if anon <= 0 {
@@ -85,6 +92,14 @@ func OpenDirectory(ctx context.Context, dir *Directory, o Options) (*DB, error) 
 	db.share = newFairShare(share, anon)
 	return db, nil
 }
+
+// DefaultTenantFraction is the share of the pool one tenant's
+// authenticated work may hold at once, unless Options say otherwise.
+const DefaultTenantFraction = 0.75
+
+// TenantShare is how many pooled connections one tenant's authenticated
+// work may hold at once.
+func (db *DB) TenantShare() int { return db.share.max }
 
 // Close closes every cell's pool.
 func (db *DB) Close() { db.dir.close() }

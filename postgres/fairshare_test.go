@@ -132,3 +132,29 @@ func TestAnonymousWorkCannotTakeTheTenantsShare(t *testing.T) {
 		t.Fatalf("waiting anonymous work never ran: %d of 6", n)
 	}
 }
+
+// The fair share is configurable as a fraction of the pool, three quarters
+// unless configured.
+func TestTenantShareOfThePool(t *testing.T) {
+	t.Parallel()
+	env := testenv.New(t)
+	for _, c := range []struct {
+		o    postgres.Options
+		want int
+	}{
+		{postgres.Options{MaxConns: 20}, 15},
+		{postgres.Options{MaxConns: 20, TenantFraction: 0.5}, 10},
+		{postgres.Options{MaxConns: 20, TenantFraction: 1}, 20},
+		{postgres.Options{MaxConns: 3, TenantFraction: 0.1}, 1},
+		{postgres.Options{MaxConns: 20, TenantFraction: 0.5, TenantShare: 7}, 7},
+	} {
+		db, err := postgres.Open(context.Background(), env.AppURL, c.o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := db.TenantShare(); got != c.want {
+			t.Errorf("%+v: a tenant's share is %d connections, want %d", c.o, got, c.want)
+		}
+		db.Close()
+	}
+}

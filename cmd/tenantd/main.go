@@ -160,6 +160,8 @@ Environment:
   TENANTD_SECURITY_CHECK_INTERVAL
                            time between the server's isolation and audit-chain checks
                            (default 1h; 0: at start only)
+  TENANTD_TENANT_SHARE     the fraction of the connection pool one tenant's requests may hold
+                           at once (default 0.75)
   TENANTD_LOG_LEVEL        debug, info, warn or error (default info)
   TENANTD_DEMO             1 provisions the demo tenants acme and globex
 

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +48,9 @@ type serveConfig struct {
 	checkpoints     string
 	checkpointEvery time.Duration
 	securityChecks  time.Duration // between the regular security checks; 0: at start only
+	// tenantShare is the fraction of the pool one tenant's authenticated
+	// requests may hold at once (0: postgres.DefaultTenantFraction).
+	tenantShare float64
 }
 
 func loadServeConfig(c *cli) (serveConfig, error) {
@@ -91,6 +95,13 @@ func loadServeConfig(c *cli) (serveConfig, error) {
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		cfg.trustedProxies = append(cfg.trustedProxies, p.Masked())
+	}
+	if v := strings.TrimSpace(c.env("TENANTD_TENANT_SHARE")); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f > 0 && f <= 1) {
+			return cfg, fmt.Errorf("TENANTD_TENANT_SHARE: %q is not a fraction of the pool above 0 and at most 1, such as 0.75", v)
+		}
+		cfg.tenantShare = f
 	}
 	switch v := strings.ToLower(strings.TrimSpace(c.env("TENANTD_SECURE_COOKIES"))); v {
 	case "", "0", "false", "no", "off":
@@ -145,11 +156,12 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 	}
-	db, err := postgres.OpenDirectory(ctx, dir, postgres.Options{Logger: log, MaxConns: 20})
+	db, err := postgres.OpenDirectory(ctx, dir, postgres.Options{Logger: log, MaxConns: 20, TenantFraction: cfg.tenantShare})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	log.Info("connection pool", "tenant_share", db.TenantShare())
 	if err := db.Ping(ctx); err != nil {
 		return fmt.Errorf("database not ready: %w", err)
 	}

@@ -466,6 +466,12 @@ func TestUsage(t *testing.T) {
 	if code, _, errOut := runCmd(t, env, "serve"); code != 1 || !strings.Contains(errOut, "TENANTD_SECURE_COOKIES") {
 		t.Errorf("serve with a TENANTD_SECURE_COOKIES it cannot read: exit %d\n%s", code, errOut)
 	}
+	for _, share := range []string{"0", "1.5", "75%", "-0.5", "half"} {
+		env = map[string]string{"TENANTD_TENANT_SHARE": share}
+		if code, _, errOut := runCmd(t, env, "serve"); code != 1 || !strings.Contains(errOut, "TENANTD_TENANT_SHARE") {
+			t.Errorf("serve with TENANTD_TENANT_SHARE=%s: exit %d\n%s", share, code, errOut)
+		}
+	}
 }
 
 // TestServeFromPrivateDir: as root, `make run` from a clone in a 0700
