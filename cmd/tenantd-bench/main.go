@@ -88,6 +88,7 @@ type bench struct {
 	users    []*user
 
 	servers   []*api.Server
+	rlsDeps   api.Deps // the RLS stack's server's, for variants of it
 	redis     *redis.Client
 	stopRedis func()
 }
@@ -240,6 +241,9 @@ func (b *bench) setup(ctx context.Context) error {
 		}
 		srv := api.NewServer(deps, cfg)
 		b.servers = append(b.servers, srv)
+		if i == 0 {
+			b.rlsDeps = deps
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
