@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/sha256"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,8 @@ type CachingVerifier struct {
 
 	mu      sync.RWMutex
 	entries map[[sha256.Size]byte]cacheEntry
+
+	hits, misses, evictions atomic.Uint64
 }
 
 type cacheEntry struct {
@@ -55,8 +58,10 @@ func (c *CachingVerifier) Verify(token string) (Claims, error) {
 	e, hit := c.entries[sum]
 	c.mu.RUnlock()
 	if hit && now.Before(e.exp) && c.keyStillThere(e.kid, now) {
+		c.hits.Add(1)
 		return e.claims.clone(), nil
 	}
+	c.misses.Add(1)
 
 	claims, kid, err := c.v.verify(token)
 	if err != nil || !now.Before(claims.ExpiresAt.Time) {
@@ -73,6 +78,7 @@ func (c *CachingVerifier) Verify(token string) (Claims, error) {
 	if _, present := c.entries[sum]; !present && len(c.entries) >= c.max {
 		for k := range c.entries { // map order is randomised: a random victim
 			delete(c.entries, k)
+			c.evictions.Add(1)
 			break
 		}
 	}
@@ -85,7 +91,18 @@ func (c *CachingVerifier) keyStillThere(kid string, now time.Time) bool {
 	return ok
 }
 
-// len returns the number of cached tokens (for tests).
+// CacheStats is what a CachingVerifier holds and did, for metrics.
+type CacheStats struct {
+	Entries, Max            int
+	Hits, Misses, Evictions uint64
+}
+
+// Stats returns the cache's size, bound and counts.
+func (c *CachingVerifier) Stats() CacheStats {
+	return CacheStats{Entries: c.len(), Max: c.max, Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load()}
+}
+
+// len returns the number of cached tokens.
 func (c *CachingVerifier) len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

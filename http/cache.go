@@ -2,6 +2,7 @@ package http
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,6 +21,13 @@ type principalCache struct {
 	ttl     time.Duration
 	max     int
 	entries map[string]cachedPrincipal
+	stats   cacheStats
+}
+
+// cacheStats counts what a bounded cache did, for the metrics
+// (registerCacheMetrics).
+type cacheStats struct {
+	hits, misses, evictions atomic.Uint64
 }
 
 type cachedPrincipal struct {
@@ -36,15 +44,24 @@ func (c *principalCache) get(key string) (*tenantd.Principal, bool) {
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
 	if !ok || time.Now().After(e.expires) {
+		c.stats.misses.Add(1)
 		return nil, false
 	}
+	c.stats.hits.Add(1)
 	return e.p, true
+}
+
+func (c *principalCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
 }
 
 func (c *principalCache) put(key string, p *tenantd.Principal) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.entries) >= c.max {
+		c.stats.evictions.Add(uint64(len(c.entries)))
 		clear(c.entries)
 	}
 	c.entries[key] = cachedPrincipal{p: p, expires: time.Now().Add(c.ttl)}

@@ -27,6 +27,7 @@ type configCache struct {
 	load    func(ctx context.Context, tenant uuid.UUID) (*tenantd.Configuration, error)
 	entries map[uuid.UUID]*configEntry
 	now     func() time.Time
+	stats   cacheStats
 }
 
 type configEntry struct {
@@ -46,6 +47,7 @@ func (c *configCache) get(ctx context.Context, tenant uuid.UUID) (*tenantd.Confi
 	c.mu.Lock()
 	e, ok := c.entries[tenant]
 	if ok && e.expires.After(c.now()) {
+		c.stats.hits.Add(1)
 		c.mu.Unlock()
 		select {
 		case <-e.ready:
@@ -62,7 +64,9 @@ func (c *configCache) get(ctx context.Context, tenant uuid.UUID) (*tenantd.Confi
 		c.mu.Unlock()
 		return nil, e.err
 	}
+	c.stats.misses.Add(1)
 	if len(c.entries) >= c.max {
+		c.stats.evictions.Add(uint64(len(c.entries)))
 		clear(c.entries)
 	}
 	e = &configEntry{ready: make(chan struct{}), expires: c.now().Add(c.ttl)}
@@ -75,6 +79,12 @@ func (c *configCache) get(ctx context.Context, tenant uuid.UUID) (*tenantd.Confi
 		c.drop(tenant)
 	}
 	return e.cfg, e.err
+}
+
+func (c *configCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
 }
 
 // drop forgets a tenant's configuration: its next request loads it again.

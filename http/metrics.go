@@ -51,6 +51,51 @@ func registerThrottleMetrics(reg prometheus.Registerer, l *ratelimit.Limiter, t 
 	)
 }
 
+// registerCacheMetrics exposes the server's bounded caches: the verified
+// tokens, the principals (roles, memberships) and the tenants'
+// configurations. Each has a fixed maximum; the gauges say how full each
+// is, and the counters how often it answered, missed and evicted (a cache
+// emptied because it was full counts every entry it dropped).
+func registerCacheMetrics(reg prometheus.Registerer, s *Server) {
+	type cache struct {
+		name  string
+		size  func() (entries, max int)
+		stats func() (hits, misses, evictions uint64)
+	}
+	caches := []cache{
+		{"token", func() (int, int) { st := s.verifier.Stats(); return st.Entries, st.Max },
+			func() (uint64, uint64, uint64) { st := s.verifier.Stats(); return st.Hits, st.Misses, st.Evictions }},
+		{"principal", func() (int, int) { return s.principals.len(), s.principals.max },
+			func() (uint64, uint64, uint64) { return statsOf(&s.principals.stats) }},
+		{"config", func() (int, int) { return s.configs.len(), s.configs.max },
+			func() (uint64, uint64, uint64) { return statsOf(&s.configs.stats) }},
+	}
+	for _, c := range caches {
+		labels := prometheus.Labels{"cache": c.name}
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tenantd_cache_entries", ConstLabels: labels,
+				Help: "Entries in one of the server's bounded caches."},
+				func() float64 { n, _ := c.size(); return float64(n) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tenantd_cache_max_entries", ConstLabels: labels,
+				Help: "The most entries one of the server's caches holds."},
+				func() float64 { _, m := c.size(); return float64(m) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tenantd_cache_hits_total", ConstLabels: labels,
+				Help: "Lookups one of the server's caches answered."},
+				func() float64 { h, _, _ := c.stats(); return float64(h) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tenantd_cache_misses_total", ConstLabels: labels,
+				Help: "Lookups one of the server's caches could not answer."},
+				func() float64 { _, m, _ := c.stats(); return float64(m) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tenantd_cache_evictions_total", ConstLabels: labels,
+				Help: "Entries one of the server's caches dropped to stay within its bound."},
+				func() float64 { _, _, e := c.stats(); return float64(e) }),
+		)
+	}
+}
+
+func statsOf(s *cacheStats) (hits, misses, evictions uint64) {
+	return s.hits.Load(), s.misses.Load(), s.evictions.Load()
+}
+
 // serveMetrics: GET /metrics on the API listener, for platform operators
 // (Prometheus scrapes InternalHandler on TENANTD_METRICS_ADDR instead).
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, _ *operatorCall) error {

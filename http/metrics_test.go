@@ -25,9 +25,23 @@ func TestMetricsNotPublic(t *testing.T) {
 			t.Errorf("GET /metrics with %s: %d, want 401 without the metrics: %.200s", name, res.Status, res.Body)
 		}
 	}
+	if res := a.do("GET", "/v1/me", tn.Token, nil); res.Status != 200 {
+		t.Fatalf("GET /v1/me: %d", res.Status)
+	}
 	res := a.do("GET", "/metrics", a.operatorToken(), nil)
 	if res.Status != 200 || !strings.Contains(string(res.Body), "tenantd_http_requests_total") {
 		t.Fatalf("GET /metrics with an operator token: %d %.200s", res.Status, res.Body)
+	}
+	// The bounded caches are counted: one principal and one token cached.
+	for _, want := range []string{
+		`tenantd_cache_entries{cache="principal"} 1`, `tenantd_cache_entries{cache="token"} 1`,
+		`tenantd_cache_max_entries{cache="token"} 10000`, `tenantd_cache_max_entries{cache="principal"} 100000`,
+		`tenantd_cache_max_entries{cache="config"} 100000`, `tenantd_cache_misses_total{cache="principal"} 1`,
+		`tenantd_cache_evictions_total{cache="config"} 0`,
+	} {
+		if !strings.Contains(string(res.Body), want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 
 	// With TENANTD_METRICS_ADDR: not on the API at all, on the metrics handler to anyone.

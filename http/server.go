@@ -165,6 +165,7 @@ func NewServer(d Deps, cfg Config) *Server {
 	s.repeats = newRepeats(cfg.RepeatWindow, s.writeRepeated)
 	s.issuer = &auth.Issuer{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL}
 	s.verifier = auth.NewCachingVerifier(&auth.Verifier{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience}, auth.DefaultCacheEntries)
+	registerCacheMetrics(d.Registry, s)
 	s.operators = &auth.Verifier{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.OperatorAudience, Typ: auth.TypOperator}
 	s.routes = s.routeTable()
 	s.mux = http.NewServeMux()
