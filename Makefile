@@ -47,7 +47,7 @@ fuzz: deps
 # the in-process scenarios, and the point read from outside (wrk against
 # the API, pgbench on the plain select and on the door's transaction, a CPU
 # profile of the server under wrk).
-BENCHFLAGS ?= -tenants 10 -tenants-large 10000 -duration 5s -c 16 -json bench.json
+BENCHFLAGS ?= -tenants 10 -tenants-large 100000 -duration 5s -c 16 -json bench.json
 bench:
 	./scripts/deps.sh bench
 	$(GO) run ./cmd/tenantd-bench $(BENCHFLAGS)
