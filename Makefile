@@ -51,6 +51,7 @@ BENCHFLAGS ?= -tenants 10 -tenants-large 100000 -duration 5s -c 16 -json bench.j
 bench:
 	./scripts/deps.sh bench
 	$(GO) run ./cmd/tenantd-bench $(BENCHFLAGS)
-	$(GO) test -run XXX -bench . -benchmem -benchtime 2000x ./auth ./http ./ratelimit ./postgres
+	$(GO) test -run XXX -bench . -skip Bulk -benchmem -benchtime 2000x ./auth ./http ./ratelimit ./postgres
+	$(GO) test -run XXX -bench BulkInsert -benchtime 1x ./postgres -args -bulk-rows 10000
 
 .PHONY: soak fuzz bench
