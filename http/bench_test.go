@@ -24,7 +24,7 @@ func BenchmarkMe(b *testing.B) {
 func benchApp(b *testing.B) (*app, string) {
 	a := newApp(b)
 	acme := a.newTenant("enterprise")
-	a.sql(`UPDATE tenants SET features = '{"api_rate_limit":{"rate":100000000,"period_seconds":1,"burst":100000000}}' WHERE id = $1`, acme.ID)
+	a.sql(`UPDATE tenants SET features = '{"api_rate_limit":{"rate":10000000,"period_seconds":1,"burst":10000000}}' WHERE id = $1`, acme.ID)
 	return a, acme.Token
 }
 
