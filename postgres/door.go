@@ -91,16 +91,26 @@ func contextSetting(s tenantd.Scope) (string, error) {
 	}
 	// Capped here, as queueEvent caps them for explicit events, so no
 	// client can grow the audit log by sending a big header.
-	meta, err := json.Marshal(map[string]string{
-		"actor_type": s.Actor.Type, "actor_id": clean(s.Actor.ID, maxActorID),
-		"request_id": clean(s.Request.ID, maxRequestID), "ip": s.Request.IP,
-		"user_agent": clean(s.Request.UserAgent, maxUserAgent),
+	meta, err := json.Marshal(requestMeta{
+		ActorType: s.Actor.Type, ActorID: clean(s.Actor.ID, maxActorID),
+		RequestID: clean(s.Request.ID, maxRequestID), IP: s.Request.IP,
+		UserAgent: clean(s.Request.UserAgent, maxUserAgent),
 	})
 	if err != nil {
 		return "", err
 	}
 	return s.TenantID.String() + ";" + user + ";" + role + ";" + strings.Join(ws, ",") + ";" +
 		base64.StdEncoding.EncodeToString(meta), nil
+}
+
+// requestMeta is what app.request_meta() reads back for the row triggers'
+// audit events.
+type requestMeta struct {
+	ActorType string `json:"actor_type"`
+	ActorID   string `json:"actor_id"`
+	RequestID string `json:"request_id"`
+	IP        string `json:"ip"`
+	UserAgent string `json:"user_agent"`
 }
 
 // guardSessionSQL is the session guard: one lookup of the session by its
