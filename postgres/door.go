@@ -39,8 +39,9 @@ import (
 // Why SET LOCAL and not set_config(): on Citus only SET LOCAL reaches the
 // workers (with citus.propagate_set_commands = 'local' on the role, set by the
 // migrations); set_config() does not, and queries silently return no rows.
-// Each SET LOCAL is its own statement in the pipeline, never part of a
-// multi-statement simple-protocol string, which Citus also breaks.
+// The one SET LOCAL (app.context, the whole context in one setting) is its
+// own statement in the pipeline, never part of a multi-statement
+// simple-protocol string, which Citus also breaks.
 
 // prelude returns what the door sends after BEGIN: one SET LOCAL carrying
 // the whole context (app.context, read by the policy functions of
