@@ -9,7 +9,8 @@
 //	go run ./cmd/tenantd-bench -tenants 10 -tenants-large 100000 -duration 5s -c 16 -json bench.json
 //
 // With -flood N it measures instead what a login flood costs the tenant it
-// targets (flood.go).
+// targets (flood.go); with -noisy, what a tenant flooding at ten times its
+// rate limit with heavy requests costs another (noisy.go).
 package main
 
 import (
@@ -47,8 +48,9 @@ type config struct {
 	duration                                time.Duration
 	jsonPath                                string
 	flood, floodAddrs, floodRate            int
-	outside, scenarios                      bool
+	outside, scenarios, noisy               bool
 	profileDir                              string
+	tenantShare                             float64
 }
 
 func main() {
@@ -65,6 +67,8 @@ func main() {
 	flag.BoolVar(&c.outside, "outside", true, "measure the point read from outside too: pgbench (plain select, the door's transaction) and wrk against the API, with a CPU profile of the server")
 	flag.BoolVar(&c.scenarios, "scenarios", true, "run the in-process scenarios (false: the outside measurement only)")
 	flag.StringVar(&c.profileDir, "profile-dir", os.TempDir(), "where the CPU profile of the server under wrk is written")
+	flag.BoolVar(&c.noisy, "noisy", false, "instead: the first tenant's p99 alone and while the second floods at ten times its rate limit and sends heavy lists and exports (noisy.go)")
+	flag.Float64Var(&c.tenantShare, "tenant-share", 0, "the fraction of the pool one tenant may hold (TENANTD_TENANT_SHARE); 0: the default")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "tenantd-bench:", err)
@@ -131,6 +135,9 @@ func run(ctx context.Context, cfg config) error {
 	if cfg.flood > 0 {
 		return b.runFlood(ctx)
 	}
+	if cfg.noisy {
+		return b.runNoisy(ctx)
+	}
 	var results []result
 	var out *outside
 	if cfg.outside {
@@ -196,7 +203,7 @@ func (b *bench) setup(ctx context.Context) error {
 			return fmt.Errorf("%s: %w", q, err)
 		}
 	}
-	opts := postgres.Options{MaxConns: int32(b.cfg.conc) + 4}
+	opts := postgres.Options{MaxConns: int32(b.cfg.conc) + 4, TenantFraction: b.cfg.tenantShare}
 	if b.app, err = postgres.Open(ctx, postgres.WithUser(b.adminURL, "tenantd_bench_app"), opts); err != nil {
 		return err
 	}
