@@ -13,9 +13,9 @@ import (
 )
 
 // Operators' management of tenants. Listing is the one cross-tenant read
-// (app.tenants_page, migration 00016); the rest runs in the tenant's own
+// (app.tenants_page, migration 00017); the rest runs in the tenant's own
 // context through the door, and each change goes through a function of
-// 00016 that refuses any caller but an operator's scope of that tenant.
+// 00017 that refuses any caller but an operator's scope of that tenant.
 
 const tenantsPageSQL = `SELECT ` + tenantColumns + ` FROM app.tenants_page($1, $2, $3, $4, $5)`
 
@@ -114,7 +114,7 @@ func (store *TenantAdmin) Get(ctx context.Context, s tenantd.Scope) (*tenantd.Ma
 	return m, err
 }
 
-// change runs one of 00016's operator functions in the scope's tenant and
+// change runs one of 00017's operator functions in the scope's tenant and
 // reads the tenant back in the same transaction: two round trips and the
 // COMMIT. For an unknown tenant the function changes nothing and the read
 // finds nothing: ENOTFOUND.
