@@ -11,7 +11,7 @@ import (
 
 // fairShare caps how many pooled connections one tenant may hold at once,
 // so one noisy tenant cannot take the whole shared pool and slow the others
-// (SPEC §7). A tenant over its share waits for one of its own connections,
+// (docs/architecture.md, the door). A tenant over its share waits for one of its own connections,
 // never for another tenant's.
 //
 // Anonymous work (logins, refreshes, recording refused requests: anything a
