@@ -166,10 +166,7 @@ func (store *Audit) List(ctx context.Context, s tenantd.Scope, f tenantd.AuditFi
 	if err != nil {
 		return nil, "", err
 	}
-	if len(items) > limit {
-		items = items[:limit]
-		next = encodeCursor(auditCursor{Before: items[limit-1].Seq})
-	}
+	items, next = trimPage(items, limit, func(last tenantd.AuditEvent) any { return auditCursor{Before: last.Seq} })
 	return items, next, nil
 }
 

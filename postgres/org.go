@@ -47,9 +47,4 @@ func (k *listKey) args() []any {
 	return []any{k.At, k.ID}
 }
 
-// cursorAfter is the cursor of the page that follows the row (at, id).
-func cursorAfter(at time.Time, id uuid.UUID) string {
-	return encodeCursor(listKey{At: at, ID: id})
-}
-
 func missing(kind string, id uuid.UUID) error { return &tenantd.MissingID{Kind: kind, ID: id} }

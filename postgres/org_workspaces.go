@@ -213,10 +213,7 @@ func (store *Workspaces) ListMembers(ctx context.Context, s tenantd.Scope, works
 	if err != nil {
 		return nil, "", err
 	}
-	if len(items) > limit {
-		items = items[:limit]
-		next = cursorAfter(items[limit-1].CreatedAt, items[limit-1].UserID)
-	}
+	items, next = trimPage(items, limit, func(last tenantd.Member) any { return listKey{At: last.CreatedAt, ID: last.UserID} })
 	return items, next, nil
 }
 

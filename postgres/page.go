@@ -62,9 +62,20 @@ func listPage[T any](ctx context.Context, db *DB, s tenantd.Scope, sql string, a
 	if err != nil {
 		return nil, "", err
 	}
-	if len(items) > limit {
-		items = items[:limit]
-		next = cursorAfter(key(items[limit-1]))
-	}
+	items, next = trimPage(items, limit, func(last T) any {
+		at, id := key(last)
+		return listKey{At: at, ID: id}
+	})
 	return items, next, nil
+}
+
+// trimPage keeps the first limit items of a query that asked for limit+1
+// and returns the cursor after the last one kept, "" when none follow: the
+// one place every list builds its next cursor.
+func trimPage[T any](items []T, limit int, cursor func(last T) any) ([]T, string) {
+	if len(items) <= limit {
+		return items, ""
+	}
+	items = items[:limit]
+	return items, encodeCursor(cursor(items[limit-1]))
 }

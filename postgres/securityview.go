@@ -74,12 +74,9 @@ func (store *Platform) FlaggedEvents(ctx context.Context, cursor string, limit i
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		last := out[limit-1]
-		next = encodeCursor(flaggedCursor{At: last.OccurredAt.UnixMicro(), Tenant: last.TenantID, Seq: last.Seq})
-	}
+	out, next := trimPage(out, limit, func(last tenantd.FlaggedEvent) any {
+		return flaggedCursor{At: last.OccurredAt.UnixMicro(), Tenant: last.TenantID, Seq: last.Seq}
+	})
 	return out, next, nil
 }
 
@@ -116,10 +113,6 @@ func (store *Platform) UnattributedSecurityEvents(ctx context.Context, cursor st
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = encodeCursor(securityCursor{Before: out[limit-1].ID})
-	}
+	out, next := trimPage(out, limit, func(last tenantd.SecurityEvent) any { return securityCursor{Before: last.ID} })
 	return out, next, nil
 }

@@ -54,11 +54,7 @@ func (store *TenantAdmin) List(ctx context.Context, f tenantd.TenantFilter) ([]t
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = encodeCursor(tenantCursor{After: out[limit-1].Slug})
-	}
+	out, next := trimPage(out, limit, func(last tenantd.Tenant) any { return tenantCursor{After: last.Slug} })
 	return out, next, nil
 }
 
