@@ -139,7 +139,7 @@ func TestCopyInRefusesAnotherTenantsRow(t *testing.T) {
 	}
 }
 
-// The restrictive policies hold too: a member may not create workspaces,
+// The role policies hold too: a member may not create workspaces,
 // in bulk or not.
 func TestCopyInKeepsRolePolicies(t *testing.T) {
 	t.Parallel()

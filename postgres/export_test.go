@@ -67,3 +67,6 @@ func (db *DB) GoCanonical(ctx context.Context, tenantID uuid.UUID) (map[int64]st
 	})
 	return out, err
 }
+
+// HasConjunct is hasConjunct.
+func HasConjunct(expr, want string) bool { return hasConjunct(expr, want) }

@@ -193,7 +193,7 @@ func TestForcedRLSAndNoAppDDL(t *testing.T) {
 	for _, ddl := range []string{
 		`ALTER TABLE workspaces DISABLE ROW LEVEL SECURITY`,
 		`ALTER TABLE workspaces NO FORCE ROW LEVEL SECURITY`,
-		`DROP POLICY tenant_isolation ON workspaces`,
+		`DROP POLICY workspaces_select ON workspaces`,
 		`ALTER TABLE audit_events DISABLE TRIGGER audit_chain`,
 		`SET ROLE tenantd_owner`,
 		`SET ROLE tenantd_platform`,

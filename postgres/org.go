@@ -13,9 +13,10 @@ import (
 // and the access review (org_review.go).
 //
 // Who may do what is decided twice. The handlers check the caller's roles
-// first; the database checks again with the restrictive policies of
-// migrations 00003 and 00004, which read the roles and reachable workspaces
-// the door sets for the transaction. The functions here therefore never
+// first; the database checks again with the policies of migration 00020
+// (one permissive policy per table and command, holding every condition),
+// which read the roles and reachable workspaces the door sets for the
+// transaction. The functions here therefore never
 // filter by the scope's workspaces themselves: a forgotten handler check
 // meets the policies, not a silent second filter in Go.
 

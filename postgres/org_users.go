@@ -17,8 +17,8 @@ import (
 // the password hash only as "changed") and counted toward max_users by a
 // trigger that refuses to pass the limit (TDLIM → ELIMIT). The last active
 // owner cannot be demoted, disabled or deactivated (TDOWN → ECONFLICT).
-// Only owners, admins and the server itself may write users: the
-// restrictive policies of migration 00003 refuse anyone else.
+// Only owners, admins and the server itself may write users: the policies
+// of migration 00020 refuse anyone else.
 
 const userColumns = `id, email, role, status, created_at, updated_at`
 

@@ -18,7 +18,7 @@ import (
 // database (workspace.created/updated/deleted, workspace_member.created/
 // updated/deleted, with the changed fields) and workspaces are counted
 // toward max_workspaces by a trigger that refuses to pass the limit
-// (TDLIM → ELIMIT). The restrictive policies of migration 00004 let a
+// (TDLIM → ELIMIT). The policies of migration 00020 let a
 // member read only the workspaces the door lists for them, let only owners
 // and admins create, rename or delete workspaces, and only managers (and
 // owners and admins) change members.

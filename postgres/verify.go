@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -26,11 +27,12 @@ func (f Finding) String() string {
 
 // VerifyIsolation inspects the live catalog of every cell and reports every
 // way tenant isolation could be bypassed: a table with a tenant_id column
-// (or the tenants table) without RLS enabled, forced, or a tenant policy
-// for both USING and WITH CHECK; a policy with a subquery (Citus rejects
-// them); the application role able to bypass RLS or owning a tenant table;
-// a SECURITY DEFINER function without a fixed search_path. No findings
-// means isolated.
+// (or the tenants table) without RLS enabled and forced; a restrictive
+// policy, or a permissive one that does not require the tenant
+// (app.current_tenant()) in each of its expressions, or none at all; a
+// policy with a subquery (Citus rejects them); the application role able
+// to bypass RLS or owning a tenant table; a SECURITY DEFINER function
+// without a fixed search_path. No findings means isolated.
 func (db *DB) VerifyIsolation(ctx context.Context) ([]Finding, error) {
 	var out []Finding
 	for _, c := range db.dir.all() {
@@ -50,19 +52,18 @@ func (db *DB) VerifyIsolation(ctx context.Context) ([]Finding, error) {
 
 // verifyCell inspects one cell, in one round trip.
 func (db *DB) verifyCell(ctx context.Context, c *cell) ([]Finding, error) {
-	type table struct {
-		name            string
-		enabled, forced bool
-		quals, checks   []string
-	}
-	var tables []table
+	var tables []rlsTable
 	var appBypass bool
 	var appOwned, problems, definers []string
 	err := db.onCell(ctx, c,
 		Statement{SQL: verifyTablesSQL, Scan: func(rows pgx.Rows) error {
 			for rows.Next() {
-				var t table
-				if err := rows.Scan(&t.name, &t.enabled, &t.forced, &t.quals, &t.checks); err != nil {
+				var t rlsTable
+				var policies []byte
+				if err := rows.Scan(&t.name, &t.enabled, &t.forced, &policies); err != nil {
+					return err
+				}
+				if err := json.Unmarshal(policies, &t.policies); err != nil {
 					return err
 				}
 				tables = append(tables, t)
@@ -81,20 +82,7 @@ func (db *DB) verifyCell(ctx context.Context, c *cell) ([]Finding, error) {
 
 	var out []Finding
 	for _, t := range tables {
-		if !t.enabled {
-			out = append(out, Finding{Object: t.name, Problem: "row-level security is not enabled"})
-		}
-		if !t.forced {
-			out = append(out, Finding{Object: t.name, Problem: "row-level security is not forced (the owner would bypass it)"})
-		}
-		if !hasTenantPolicy(t.quals, t.checks) {
-			out = append(out, Finding{Object: t.name, Problem: "no permissive policy compares the tenant with app.current_tenant() in both USING and WITH CHECK"})
-		}
-		for _, q := range append(t.quals, t.checks...) {
-			if strings.Contains(strings.ToUpper(q), "SELECT") {
-				out = append(out, Finding{Object: t.name, Problem: "a policy contains a subquery (Citus rejects them): " + q})
-			}
-		}
+		out = append(out, t.findings(t.name)...)
 	}
 	if appBypass {
 		out = append(out, Finding{Object: "role tenantd_app", Problem: "can bypass row-level security"})
@@ -111,30 +99,150 @@ func (db *DB) verifyCell(ctx context.Context, c *cell) ([]Finding, error) {
 	return out, nil
 }
 
-func hasTenantPolicy(quals, checks []string) bool {
-	for i := range quals {
-		q, c := quals[i], checks[i]
-		if strings.Contains(q, "current_tenant()") && strings.Contains(c, "current_tenant()") {
+// rlsTable is a tenant table (or tenants), or one placement of it, as its
+// catalog says.
+type rlsTable struct {
+	name            string
+	enabled, forced bool
+	policies        []policy
+}
+
+// policy is one row of pg_policy, its expressions deparsed.
+type policy struct {
+	Name       string `json:"name"`
+	Permissive bool   `json:"permissive"`
+	Command    string `json:"cmd"` // r, a, w, d or * (pg_policy.polcmd)
+	Using      string `json:"using"`
+	Check      string `json:"check"`
+}
+
+// findings are the ways around isolation of one table, named object in
+// the findings. Every policy must be permissive and hold the tenant
+// (tenant_id = app.current_tenant(), id for the tenants table) as a
+// top-level condition of each of its expressions: permissive policies are
+// ORed, so one without the tenant opens the table whatever the others
+// say, and a restrictive policy is only as good as the engine's keeping
+// the word (a sharded engine may write it to its shards as permissive).
+func (t rlsTable) findings(object string) []Finding {
+	var out []Finding
+	if !t.enabled {
+		out = append(out, Finding{Object: object, Problem: "row-level security is not enabled"})
+	}
+	if !t.forced {
+		out = append(out, Finding{Object: object, Problem: "row-level security is not forced (the owner would bypass it)"})
+	}
+	tenant := "tenant_id = app.current_tenant()"
+	if t.name == "tenants" {
+		tenant = "id = app.current_tenant()"
+	}
+	permissive := 0
+	for _, p := range t.policies {
+		if !p.Permissive {
+			out = append(out, Finding{Object: object, Problem: "policy " + p.Name + " is restrictive: a sharded engine (Citus) writes it to its shards " +
+				"as permissive, where it widens what the others allow; put its condition into the one permissive policy of each command"})
+			continue
+		}
+		permissive++
+		for _, e := range []string{p.Using, p.Check} {
+			if e != "" && !hasConjunct(e, tenant) {
+				out = append(out, Finding{Object: object, Problem: "permissive policy " + p.Name + " does not require " + tenant +
+					" in each of its expressions (permissive policies are ORed): " + e})
+				break
+			}
+		}
+		for _, e := range []string{p.Using, p.Check} {
+			if strings.Contains(strings.ToUpper(e), "SELECT") {
+				out = append(out, Finding{Object: object, Problem: "a policy contains a subquery (Citus rejects them): " + e})
+			}
+		}
+	}
+	if permissive == 0 {
+		out = append(out, Finding{Object: object, Problem: "no permissive policy compares the tenant with app.current_tenant()"})
+	}
+	return out
+}
+
+// hasConjunct reports whether the deparsed boolean expression expr is want,
+// or an AND of conditions one of which is want (each in any number of
+// parentheses).
+func hasConjunct(expr, want string) bool {
+	for _, c := range conjuncts(expr) {
+		if c == want {
 			return true
 		}
 	}
 	return false
 }
 
+// conjuncts splits a deparsed expression at its top-level ANDs, without
+// the parentheses around the whole or around each part.
+func conjuncts(expr string) []string {
+	expr = unwrap(expr)
+	var out []string
+	depth, quoted, start := 0, false, 0
+	for i := 0; i < len(expr); i++ {
+		switch ch := expr[i]; {
+		case ch == '\'':
+			quoted = !quoted
+		case quoted:
+		case ch == '(':
+			depth++
+		case ch == ')':
+			depth--
+		case depth == 0 && strings.HasPrefix(expr[i:], " AND "):
+			out = append(out, unwrap(expr[start:i]))
+			start = i + len(" AND ")
+			i = start - 1
+		}
+	}
+	return append(out, unwrap(expr[start:]))
+}
+
+// unwrap removes parentheses that enclose the whole of expr.
+func unwrap(expr string) string {
+	for {
+		expr = strings.TrimSpace(expr)
+		if len(expr) < 2 || expr[0] != '(' || matchingParen(expr) != len(expr)-1 {
+			return expr
+		}
+		expr = expr[1 : len(expr)-1]
+	}
+}
+
+// matchingParen returns the index of the parenthesis that closes expr[0].
+func matchingParen(expr string) int {
+	depth, quoted := 0, false
+	for i := 0; i < len(expr); i++ {
+		switch ch := expr[i]; {
+		case ch == '\'':
+			quoted = !quoted
+		case quoted:
+		case ch == '(':
+			depth++
+		case ch == ')':
+			depth--
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
 // Tables with a tenant_id column, plus the tenants table, with their RLS
-// flags and their permissive ALL policies' expressions (pairwise).
+// flags and every policy (JSON, the shape of policy).
 const verifyTablesSQL = `
 SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity,
-       coalesce(array_agg(coalesce(p.qual, '') ORDER BY p.policyname) FILTER (WHERE p.policyname IS NOT NULL), '{}'),
-       coalesce(array_agg(coalesce(p.with_check, '') ORDER BY p.policyname) FILTER (WHERE p.policyname IS NOT NULL), '{}')
+       coalesce((SELECT json_agg(json_build_object('name', p.polname, 'permissive', p.polpermissive, 'cmd', p.polcmd,
+                                                   'using', coalesce(pg_get_expr(p.polqual, p.polrelid), ''),
+                                                   'check', coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''))
+                                 ORDER BY p.polname)
+                   FROM pg_policy p WHERE p.polrelid = c.oid), '[]')
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
-  LEFT JOIN pg_policies p ON p.schemaname = n.nspname AND p.tablename = c.relname
-       AND p.permissive = 'PERMISSIVE' AND p.cmd = 'ALL'
  WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
    AND (c.relname = 'tenants' AND n.nspname = 'public'
         OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped))
- GROUP BY c.relname, c.relrowsecurity, c.relforcerowsecurity
  ORDER BY c.relname`
 
 // Whether tenantd_app can bypass RLS, and the tables it owns.

@@ -34,7 +34,15 @@ func TestVerifyIsolationDetectsBreakage(t *testing.T) {
 		{"rls not forced", `ALTER TABLE users NO FORCE ROW LEVEL SECURITY`, "users: row-level security is not forced"},
 		{"policy dropped", `DROP POLICY tenant_isolation ON sessions`, "sessions: no permissive policy"},
 		{"policy without tenant", `DROP POLICY tenant_isolation ON invitations;
-			CREATE POLICY open ON invitations USING (true) WITH CHECK (true)`, "invitations: no permissive policy"},
+			CREATE POLICY open ON invitations USING (true) WITH CHECK (true)`, "invitations: permissive policy open does not require"},
+		{"second permissive policy", `CREATE POLICY reach ON workspaces FOR SELECT USING (app.can_reach_workspace(id))`,
+			"workspaces: permissive policy reach does not require"},
+		{"tenant only in one branch of an OR", `CREATE POLICY either ON users FOR SELECT
+			USING (tenant_id = app.current_tenant() OR app.is_tenant_admin())`, "users: permissive policy either does not require"},
+		{"tenant only in USING", `CREATE POLICY half ON sessions FOR UPDATE
+			USING (tenant_id = app.current_tenant()) WITH CHECK (app.is_tenant_admin())`, "sessions: permissive policy half does not require"},
+		{"restrictive policy", `CREATE POLICY narrow ON audit_events AS RESTRICTIVE FOR SELECT USING (app.is_tenant_admin())`,
+			"audit_events: policy narrow is restrictive"},
 		{"policy with subquery", `CREATE POLICY sub ON workspaces USING (tenant_id = app.current_tenant())
 			WITH CHECK (tenant_id IN (SELECT id FROM tenants))`, "workspaces: a policy contains a subquery"},
 		{"new table without rls", `CREATE TABLE contacts (tenant_id uuid, id uuid, PRIMARY KEY (tenant_id, id))`,
@@ -99,5 +107,29 @@ func TestRoleProblemsRefuseDangerousRoles(t *testing.T) {
 	problems, err := env.DB.RoleProblems(ctx)
 	if err != nil || len(problems) > 0 {
 		t.Fatalf("the proper application role: %v %v", problems, err)
+	}
+}
+
+func TestConjuncts(t *testing.T) {
+	t.Parallel()
+	const tenant = "tenant_id = app.current_tenant()"
+	cases := []struct {
+		expr string
+		want bool
+	}{
+		{"(tenant_id = app.current_tenant())", true},
+		{"((tenant_id = app.current_tenant()) AND app.is_tenant_admin())", true},
+		{"(app.is_tenant_admin() AND (tenant_id = app.current_tenant()))", true},
+		{"((tenant_id = app.current_tenant()) AND (app.can_reach_workspace(workspace_id) OR (user_id = app.current_user_id())))", true},
+		{"((tenant_id = app.current_tenant()) OR app.is_tenant_admin())", false},
+		{"(((tenant_id = app.current_tenant()) AND true) OR true)", false},
+		{"(tenant_id = app.current_tenant(')) AND (x'))", false},
+		{"(other_id = app.current_tenant())", false},
+		{"true", false},
+	}
+	for _, c := range cases {
+		if got := postgres.HasConjunct(c.expr, tenant); got != c.want {
+			t.Errorf("HasConjunct(%q) = %v, want %v", c.expr, got, c.want)
+		}
 	}
 }
