@@ -15,6 +15,9 @@ type PrincipalState struct {
 	UserStatus   string
 	SessionLive  bool
 	Principal    *Principal
+	// Config is the tenant's configuration, read with the principal: a
+	// change to it bumps the session's access version too.
+	Config *Configuration
 }
 
 // LoginUser is what login needs of a user.

@@ -89,7 +89,7 @@ type Principal struct {
 	Workspaces map[uuid.UUID]string
 	// AccessVersion is the session's access version when the principal was
 	// read: the database bumps it whenever the user's role or status, their
-	// memberships or the tenant's status change, and every transaction of
+	// memberships, the tenant's status or its configuration change, and every transaction of
 	// the session checks it (Scope.AccessVersion).
 	AccessVersion int64
 }

@@ -49,7 +49,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return tenantd.Errorf(tenantd.EBADREQUEST, "A field is too long.")
 	}
 	if in.SessionCookie {
-		if _, _, err := s.authenticate(r); err == nil {
+		if _, _, _, err := s.authenticate(r); err == nil {
 			return tenantd.Errorf(tenantd.ECONFLICT, "A session is already active: log out before logging in to another account.")
 		}
 	}
@@ -277,7 +277,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	if res.Reused {
 		s.metrics.flagged.WithLabelValues(tenantd.FlagRefreshReuse).Inc()
 		logger(ctx).Warn("flagged event", "action", tenantd.ActionRefreshTokenReused, "tenant_id", tenant)
-		s.principals.drop(session.String())
+		s.principals.drop(session)
 	}
 	if res.Unknown {
 		// Not the tenant's event: anyone can name any session.
@@ -296,7 +296,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err := s.identity.RevokeSession(r.Context(), c.scope, c.p.SessionID, "logout"); err != nil {
 		return err
 	}
-	s.principals.drop(c.p.SessionID.String())
+	s.principals.drop(c.p.SessionID)
 	for _, name := range []string{sessionCookie, csrfCookie} {
 		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
 			Secure: s.secureCookies(r), SameSite: http.SameSiteLaxMode})

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -10,28 +9,40 @@ import (
 	"github.com/tenantd/tenantd"
 )
 
-// The principal and configuration caches hold at most their bound, and
-// count what they answered, missed and dropped (tenantd_cache_* metrics).
+// The principal cache and the configuration table hold at most their
+// bound, and count what they answered, missed and dropped (tenantd_cache_*
+// metrics).
 func TestCachesAreBoundedAndCounted(t *testing.T) {
 	principals := newPrincipalCache(2, time.Minute)
+	var last *tenantd.Principal
 	for range 3 {
-		principals.put(uuid.NewString(), &tenantd.Principal{})
+		last = &tenantd.Principal{SessionID: uuid.New()}
+		principals.put(last, &tenantd.Configuration{})
 	}
-	principals.get("absent")
+	principals.get(uuid.New())
+	if p, _, ok := principals.get(last.SessionID); !ok || p != last {
+		t.Errorf("the entry just put is not there")
+	}
 	hits, misses, evictions := statsOf(&principals.stats)
-	if n := principals.len(); n > 2 || hits != 0 || misses != 1 || evictions != 2 {
-		t.Errorf("principals: %d entries (bound 2), %d hits, %d misses, %d evicted; want ≤ 2, 0, 1, 2", n, hits, misses, evictions)
+	if n := principals.len(); n != 2 || hits != 1 || misses != 1 || evictions != 1 {
+		t.Errorf("principals: %d entries (bound 2), %d hits, %d misses, %d evicted; want 2, 1, 1, 1", n, hits, misses, evictions)
+	}
+	now := time.Now()
+	principals.now = func() time.Time { return now.Add(time.Minute + time.Second) }
+	if _, _, ok := principals.get(last.SessionID); ok {
+		t.Errorf("an entry older than the ttl was answered")
 	}
 
-	configs := newConfigCache(2, time.Minute, func(context.Context, uuid.UUID) (*tenantd.Configuration, error) {
-		return &tenantd.Configuration{}, nil
-	})
-	first := uuid.New()
-	for _, id := range []uuid.UUID{first, first, uuid.New(), uuid.New()} {
-		if _, err := configs.get(context.Background(), id); err != nil {
-			t.Fatal(err)
-		}
+	configs := newConfigTable(2)
+	pro := func() *tenantd.Configuration { return &tenantd.Configuration{Plan: "pro"} }
+	first := configs.intern(pro())
+	if again := configs.intern(pro()); again != first {
+		t.Errorf("two equal configurations were not shared")
 	}
+	if other := configs.intern(&tenantd.Configuration{Plan: "free"}); other == first {
+		t.Errorf("two different configurations were shared")
+	}
+	configs.intern(&tenantd.Configuration{Plan: "enterprise"})
 	hits, misses, evictions = statsOf(&configs.stats)
 	if n := configs.len(); n > 2 || hits != 1 || misses != 3 || evictions != 2 {
 		t.Errorf("configs: %d entries (bound 2), %d hits, %d misses, %d evicted; want ≤ 2, 1, 3, 2", n, hits, misses, evictions)

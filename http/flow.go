@@ -43,6 +43,7 @@ const requestTimeout = 10 * time.Second
 // its transactions run with.
 type call struct {
 	p     *tenantd.Principal
+	cfg   *tenantd.Configuration // the tenant's, read with p: shared, read-only
 	scope tenantd.Scope
 	req   tenantd.RequestInfo
 }
@@ -112,53 +113,55 @@ func extractTenant(c auth.Claims) (tenant, user, session uuid.UUID, err error) {
 
 // 4. validateMembership checks that the user belongs to the tenant, that
 // both are active and that the session is live, and returns the user's
-// roles. The result is cached (principalTTL) only to save reloading the
-// roles: every transaction of the request checks in its first round trip
-// that none of them has changed (the session guard of postgres/door.go), so
-// a revocation, a demotion or a membership change wins at once on every
-// instance; a stale cache entry costs one reload.
-func (s *Server) validateMembership(ctx context.Context, tenant, user, session uuid.UUID, req tenantd.RequestInfo) (*tenantd.Principal, error) {
-	key := session.String()
-	if p, ok := s.principals.get(key); ok && p.TenantID == tenant && p.UserID == user {
-		return p, nil
+// roles with the tenant's configuration. The two are cached (principalTTL)
+// to save reloading them: every transaction of the request checks in its
+// first round trip that none of them has changed (the session guard of
+// postgres/door.go compares the session's access version, which the
+// database bumps on any such change), so a revocation, a demotion, a
+// membership or a configuration change wins at once on every instance; a
+// stale cache entry costs one reload.
+func (s *Server) validateMembership(ctx context.Context, tenant, user, session uuid.UUID, req tenantd.RequestInfo) (*tenantd.Principal, *tenantd.Configuration, error) {
+	if p, cfg, ok := s.principals.get(session); ok && p.TenantID == tenant && p.UserID == user {
+		return p, cfg, nil
 	}
 	st, err := s.identity.LoadPrincipal(ctx, tenant, user, session, req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	switch {
 	case !st.TenantFound:
-		return nil, unauthorized("tenant does not exist")
+		return nil, nil, unauthorized("tenant does not exist")
 	case !st.UserFound:
-		return nil, &authError{code: tenantd.EFORBIDDEN, reason: "the token's user is not a user of its tenant",
+		return nil, nil, &authError{code: tenantd.EFORBIDDEN, reason: "the token's user is not a user of its tenant",
 			flag: tenantd.FlagTokenUserTenant, tenant: tenant, user: user}
 	case st.TenantStatus != tenantd.TenantActive:
-		return nil, &authError{code: tenantd.EFORBIDDEN, reason: "tenant is " + st.TenantStatus, tenant: tenant, user: user}
+		return nil, nil, &authError{code: tenantd.EFORBIDDEN, reason: "tenant is " + st.TenantStatus, tenant: tenant, user: user}
 	case st.Principal.Role == "" || st.UserStatus != tenantd.UserActive:
-		return nil, &authError{code: tenantd.EUNAUTHORIZED, reason: "user is " + st.UserStatus, tenant: tenant, user: user}
+		return nil, nil, &authError{code: tenantd.EUNAUTHORIZED, reason: "user is " + st.UserStatus, tenant: tenant, user: user}
 	case !st.SessionLive:
-		return nil, &authError{code: tenantd.EUNAUTHORIZED, reason: "session revoked or expired", tenant: tenant, user: user}
+		return nil, nil, &authError{code: tenantd.EUNAUTHORIZED, reason: "session revoked or expired", tenant: tenant, user: user}
 	}
-	s.principals.put(key, st.Principal)
-	return st.Principal, nil
+	cfg := s.configs.intern(st.Config)
+	s.principals.put(st.Principal, cfg)
+	return st.Principal, cfg, nil
 }
 
 // authenticate runs steps 1–4.
-func (s *Server) authenticate(r *http.Request) (*tenantd.Principal, bool, error) {
+func (s *Server) authenticate(r *http.Request) (*tenantd.Principal, *tenantd.Configuration, bool, error) {
 	token, fromCookie, err := extractToken(r)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	claims, err := s.verifyToken(token)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	tenant, user, session, err := extractTenant(claims)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	p, err := s.validateMembership(r.Context(), tenant, user, session, requestInfo(r))
-	return p, fromCookie, err
+	p, cfg, err := s.validateMembership(r.Context(), tenant, user, session, requestInfo(r))
+	return p, cfg, fromCookie, err
 }
 
 // rejectForeignTenant refuses a request that names a tenant other than
@@ -219,15 +222,12 @@ func jsonAt(doc []byte, pointer string) (json.RawMessage, bool) {
 
 // rateLimit applies the tenant's API rate limit (its plan's, or an
 // operator's override: the api_rate_limit feature), shared by every
-// instance through Redis. The limit is read from the configuration cache,
-// so an operator's change is in force on every instance within configTTL.
-func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, p *tenantd.Principal) error {
+// instance through Redis. The limit is the cached configuration's: an
+// operator's change makes the request's transaction refuse the cached
+// copy, and serveTenant applies the new limit before running it again.
+func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, p *tenantd.Principal, cfg *tenantd.Configuration) error {
 	if s.limiter == nil {
 		return nil
-	}
-	cfg, err := s.configs.get(r.Context(), p.TenantID)
-	if err != nil {
-		return err
 	}
 	rl := cfg.RateLimit()
 	if rl.Rate <= 0 {
@@ -277,17 +277,17 @@ func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, rt Route) {
 		r = r.WithContext(ctx)
 	}
 	req := requestInfo(r)
-	p, fromCookie, err := s.authenticate(r)
+	p, cfg, fromCookie, err := s.authenticate(r)
 	if err != nil {
 		s.reject(w, r, nil, err)
 		return
 	}
 	stateOf(r.Context()).tenantID = p.TenantID.String()
-	c := &call{p: p, scope: scopeFor(p, req), req: req}
+	c := &call{p: p, cfg: cfg, scope: scopeFor(p, req), req: req}
 	// The tenant's rate limit comes before any other work, the work of
 	// refusing included: a flood of requests that will be refused is
 	// throttled like any other.
-	if err := s.rateLimit(w, r, p); err != nil {
+	if err := s.rateLimit(w, r, p, cfg); err != nil {
 		s.fail(w, r, c, err)
 		return
 	}
@@ -316,28 +316,36 @@ func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, rt Route) {
 	err = s.runHandler(w, r, rt, c, body)
 	if errors.Is(err, tenantd.ErrStaleScope) && !written(w) {
 		// The database says what we cached is stale (the session was
-		// revoked, the user demoted, a membership changed): nothing ran.
-		// Decide again from the database, and run the handler once more.
-		p, err = s.reloadPrincipal(r.Context(), p, req)
+		// revoked, the user demoted, a membership or the tenant's
+		// configuration changed): nothing ran. Decide again from the
+		// database, with the new rate limit if it changed, and run the
+		// handler once more.
+		p, cfg, err = s.reloadPrincipal(r.Context(), p, req)
 		if err != nil {
 			s.reject(w, r, nil, err)
 			return
 		}
-		c = &call{p: p, scope: scopeFor(p, req), req: req}
-		err = s.runHandler(w, r, rt, c, body)
+		prev := c.cfg
+		c = &call{p: p, cfg: cfg, scope: scopeFor(p, req), req: req}
+		if cfg.RateLimit() != prev.RateLimit() {
+			err = s.rateLimit(w, r, p, cfg)
+		}
+		if err == nil {
+			err = s.runHandler(w, r, rt, c, body)
+		}
 	}
 	if code := tenantd.ErrorCode(err); !written(w) && (code == tenantd.EFORBIDDEN ||
 		code == tenantd.ENOTFOUND && p.Role == tenantd.RoleMember) {
 		// Refused on what we cached: a promotion or a new membership may
 		// not be in the cache yet. Check once more against the database.
-		fresh, ferr := s.reloadPrincipal(r.Context(), p, req)
+		fresh, freshCfg, ferr := s.reloadPrincipal(r.Context(), p, req)
 		var ae *authError
 		switch {
 		case errors.As(ferr, &ae):
 			s.reject(w, r, nil, ferr) // revoked meanwhile: 401/403 as step 4 says
 			return
 		case ferr == nil && !sameAccess(p, fresh):
-			p, c = fresh, &call{p: fresh, scope: scopeFor(fresh, req), req: req}
+			p, c = fresh, &call{p: fresh, cfg: freshCfg, scope: scopeFor(fresh, req), req: req}
 			err = s.runHandler(w, r, rt, c, body)
 		}
 	}
@@ -351,8 +359,8 @@ func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, rt Route) {
 
 // reloadPrincipal validates the principal's session again from the
 // database, bypassing the cache.
-func (s *Server) reloadPrincipal(ctx context.Context, p *tenantd.Principal, req tenantd.RequestInfo) (*tenantd.Principal, error) {
-	s.principals.drop(p.SessionID.String())
+func (s *Server) reloadPrincipal(ctx context.Context, p *tenantd.Principal, req tenantd.RequestInfo) (*tenantd.Principal, *tenantd.Configuration, error) {
+	s.principals.drop(p.SessionID)
 	return s.validateMembership(ctx, p.TenantID, p.UserID, p.SessionID, req)
 }
 
@@ -362,16 +370,12 @@ func sameAccess(a, b *tenantd.Principal) bool {
 }
 
 // runHandler runs a tenant handler on a fresh copy of the buffered body.
-// A beta route answers a tenant without its feature as if it did not exist.
+// A beta route answers a tenant without its feature as if it did not exist
+// (from the cached configuration: if it is stale, the handler's first
+// transaction is refused and serveTenant runs this again with a fresh one).
 func (s *Server) runHandler(w http.ResponseWriter, r *http.Request, rt Route, c *call, body []byte) error {
-	if rt.Beta != "" {
-		cfg, err := s.settings.Configuration(r.Context(), c.scope)
-		if err != nil {
-			return err
-		}
-		if !cfg.HasBeta(rt.Beta) {
-			return errNoRoute()
-		}
+	if rt.Beta != "" && !c.cfg.HasBeta(rt.Beta) {
+		return errNoRoute()
 	}
 	if err := checkParams(r, rt); err != nil {
 		return err

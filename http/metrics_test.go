@@ -35,8 +35,9 @@ func TestMetricsNotPublic(t *testing.T) {
 	// The bounded caches are counted: one principal and one token cached.
 	for _, want := range []string{
 		`tenantd_cache_entries{cache="principal"} 1`, `tenantd_cache_entries{cache="token"} 1`,
-		`tenantd_cache_max_entries{cache="token"} 10000`, `tenantd_cache_max_entries{cache="principal"} 100000`,
-		`tenantd_cache_max_entries{cache="config"} 100000`, `tenantd_cache_misses_total{cache="principal"} 1`,
+		`tenantd_cache_max_entries{cache="token"} 200000`, `tenantd_cache_max_entries{cache="principal"} 200000`,
+		`tenantd_cache_max_entries{cache="config"} 10000`, `tenantd_cache_entries{cache="config"} 1`,
+		`tenantd_cache_misses_total{cache="principal"} 1`,
 		`tenantd_cache_evictions_total{cache="config"} 0`,
 	} {
 		if !strings.Contains(string(res.Body), want+"\n") {

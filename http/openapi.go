@@ -23,7 +23,7 @@ var OpenAPIDocument []byte
 func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) error {
 	var betas []string
 	if r.Header.Get("Authorization") != "" || hasCookie(r, sessionCookie) {
-		if p, _, err := s.authenticate(r); err == nil {
+		if p, _, _, err := s.authenticate(r); err == nil {
 			cfg, err := s.settings.Configuration(r.Context(), scopeFor(p, requestInfo(r)))
 			if err != nil {
 				return err

@@ -25,9 +25,19 @@ import (
 
 const maxBodyBytes = 1 << 20
 
-// principalTTL is how long a validated principal is reused. Correctness
-// does not depend on it: the session guard in every transaction does.
-const principalTTL = 30 * time.Second
+// principalTTL is how long an idle session's principal and configuration
+// are kept (the access token's lifetime: a session in use refreshes its
+// token and keeps its entry). Correctness does not depend on it: the
+// session guard in every transaction does.
+const principalTTL = 15 * time.Minute
+
+// The bounds of the per-instance caches: room for the sessions of 100,000
+// busy tenants twice over (their memory is in BENCHMARKS.md).
+const (
+	maxCachedTokens         = 200_000
+	maxCachedPrincipals     = 200_000
+	maxCachedConfigurations = 10_000
+)
 
 // Config is what the server needs besides its dependencies.
 type Config struct {
@@ -78,7 +88,7 @@ type Server struct {
 	log            *slog.Logger
 	cfg            Config
 	principals     *principalCache
-	configs        *configCache
+	configs        *configTable
 	metrics        *metrics
 	metricsHandler http.Handler
 	routes         []Route
@@ -157,14 +167,14 @@ func NewServer(d Deps, cfg Config) *Server {
 		tenantAdmin: d.Stores.TenantAdmin, settings: d.Stores.Settings, health: d.Stores.Health,
 		keys: d.Keys, limiter: d.Limiter, throttle: d.Throttle, devices: d.Devices, csrf: d.CSRF,
 		checks: d.SecurityChecks, log: d.Logger, cfg: cfg, now: time.Now,
-		principals: newPrincipalCache(100_000, principalTTL),
+		principals: newPrincipalCache(maxCachedPrincipals, principalTTL),
+		configs:    newConfigTable(maxCachedConfigurations),
 		metrics:    newMetrics(d.Registry),
 	}
-	s.configs = newConfigCache(100_000, configTTL, s.loadConfig)
 	registerThrottleMetrics(d.Registry, d.Limiter, d.Throttle)
 	s.repeats = newRepeats(cfg.RepeatWindow, s.writeRepeated)
 	s.issuer = &auth.Issuer{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL}
-	s.verifier = auth.NewCachingVerifier(&auth.Verifier{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience}, auth.DefaultCacheEntries)
+	s.verifier = auth.NewCachingVerifier(&auth.Verifier{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.Audience}, maxCachedTokens)
 	registerCacheMetrics(d.Registry, s)
 	s.operators = &auth.Verifier{Keys: d.Keys, Issuer: cfg.Issuer, Audience: cfg.OperatorAudience, Typ: auth.TypOperator}
 	s.routes = s.routeTable()

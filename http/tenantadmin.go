@@ -79,13 +79,14 @@ func (s *Server) getTenant(w http.ResponseWriter, r *http.Request, c *operatorCa
 }
 
 // changedTenant answers a change with the tenant as it now is, and makes
-// this instance forget the tenant's configuration at once (the other
-// instances follow within configTTL).
+// this instance forget the tenant's cached principals and configuration at
+// once (on the other instances, the next transaction of each of the
+// tenant's sessions is refused by its session guard, and reloads them).
 func (s *Server) changedTenant(w http.ResponseWriter, m *tenantd.ManagedTenant, err error) error {
 	if err != nil {
 		return err
 	}
-	s.configs.drop(m.ID)
+	s.principals.dropTenant(m.ID)
 	writeJSON(w, http.StatusOK, m)
 	return nil
 }
@@ -209,8 +210,5 @@ func (s *Server) setTenantStatus(w http.ResponseWriter, r *http.Request, c *oper
 		return err
 	}
 	m, err := s.tenantAdmin.SetStatus(r.Context(), scope, status)
-	if err == nil {
-		s.principals.dropTenant(m.ID)
-	}
 	return s.changedTenant(w, m, err)
 }

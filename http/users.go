@@ -241,11 +241,12 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, c *call) err
 	return nil
 }
 
-// forget drops sessions from this instance's principal cache; other
-// instances refuse or update them within the cache's second.
+// forget drops sessions from this instance's principal cache; the other
+// instances' next transaction of each is refused by its session guard, and
+// they reload it.
 func (s *Server) forget(sessions []uuid.UUID) {
 	for _, id := range sessions {
-		s.principals.drop(id.String())
+		s.principals.drop(id)
 	}
 }
 

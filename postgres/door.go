@@ -118,7 +118,8 @@ type requestMeta struct {
 // primary key, which raises SQLSTATE TDSTL (app.raise_stale_scope) when the
 // session is revoked or expired, or its access version moved on since the
 // principal was read (triggers bump it whenever the user's role or status,
-// their memberships or the tenant's status change: migration 00019). A
+// their memberships, the tenant's status (migration 00019) or the tenant's
+// configuration (00020) change). A
 // plain statement, not a function, so a live session costs no plpgsql call.
 const guardSessionSQL = `
 SELECT app.raise_stale_scope()

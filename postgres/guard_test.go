@@ -148,6 +148,44 @@ func TestSessionGuardSeesEveryChange(t *testing.T) {
 		}
 	}
 
+	// The tenant's configuration (its plan, an operator's limit or feature
+	// override, the plan's catalogue entry), which the server caches with
+	// the principal: every session of the tenant sees the change in its
+	// next transaction, and goes on with a fresh scope; a tenant on
+	// another plan is left alone.
+	other, otherOwner := newTenant(t, db, "free")
+	otherSession, err := db.Identity().CreateSession(ctx, other, otherOwner, []byte("h"), time.Now().Add(time.Hour), tenantd.RequestInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherStale, err := db.Identity().LoadPrincipal(ctx, other, otherOwner, otherSession, tenantd.RequestInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, sql string }{
+		{"limit override", `UPDATE tenants SET limits = limits || '{"max_users": 200}' WHERE id = $1 AND $2::uuid IS NOT NULL AND $3::uuid IS NOT NULL`},
+		{"feature override", `UPDATE tenants SET features = features || '{"api_rate_limit": {"rate": 5, "period_seconds": 1, "burst": 5}}' WHERE id = $1 AND $2::uuid IS NOT NULL AND $3::uuid IS NOT NULL`},
+		{"plan changed", `UPDATE tenants SET plan = 'enterprise' WHERE id = $1 AND $2::uuid IS NOT NULL AND $3::uuid IS NOT NULL`},
+		{"the plan's catalogue entry changed", `UPDATE plans SET limits = limits || '{"max_users": 1000}' WHERE name = (SELECT plan FROM tenants WHERE id = $1) AND $2::uuid IS NOT NULL AND $3::uuid IS NOT NULL`},
+	} {
+		user, session := signIn(tenantd.RoleMember)
+		stale, _ := scopeOf(user, session)
+		if err := sql(c.sql)(user, session); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if ran, err := read(stale); ran || !errors.Is(err, tenantd.ErrStaleScope) {
+			t.Errorf("%s: the scope read before it: ran %v, %v; want ErrStaleScope", c.name, ran, err)
+		}
+		if fresh, live := scopeOf(user, session); !live {
+			t.Errorf("%s: the session ended", c.name)
+		} else if ran, err := read(fresh); !ran || err != nil {
+			t.Errorf("%s: the scope read after it: ran %v, %v", c.name, ran, err)
+		}
+		if ran, err := read(tenantd.ScopeFor(otherStale.Principal, tenantd.RequestInfo{ID: "test"})); !ran || err != nil {
+			t.Errorf("%s of a tenant on another plan: ran %v, %v", c.name, ran, err)
+		}
+	}
+
 	// Last, as it ends every session of the tenant: an operator suspends
 	// the tenant.
 	user, session := signIn(tenantd.RoleOwner)

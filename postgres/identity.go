@@ -15,16 +15,20 @@ SELECT t.slug, t.status,
        u.id IS NOT NULL, coalesce(u.role, ''), coalesce(u.status, ''),
        coalesce(s.revoked_at IS NULL AND s.expires_at > now(), false), coalesce(s.access_version, 0),
        coalesce((SELECT jsonb_object_agg(m.workspace_id, m.role) FROM workspace_members m
-                  WHERE m.tenant_id = $1 AND m.user_id = $2), '{}')
+                  WHERE m.tenant_id = $1 AND m.user_id = $2), '{}'),
+       ` + configurationColumns + `
   FROM tenants t
+  JOIN plans p ON p.name = t.plan
   LEFT JOIN users u ON u.tenant_id = t.id AND u.id = $2
   LEFT JOIN sessions s ON s.tenant_id = t.id AND s.id = $3 AND s.user_id = $2
  WHERE t.id = $1`
 
 // LoadPrincipal reads, under the token's tenant context, whether the user
 // belongs to that tenant, both are active, and the session is live, with
-// the user's roles and the session's access version: one statement (so
-// they agree with each other), one round trip.
+// the user's roles, the tenant's configuration and the session's access
+// version: one statement (so they agree with each other), one round trip.
+// A change to any of them bumps the access version (migrations 00019 and
+// 00020), so a transaction's session guard refuses a scope read before it.
 func (store *Identity) LoadPrincipal(ctx context.Context, tenant, user, session uuid.UUID, req tenantd.RequestInfo) (*tenantd.PrincipalState, error) {
 	st := &tenantd.PrincipalState{Principal: &tenantd.Principal{TenantID: tenant, UserID: user, SessionID: session}}
 	p := st.Principal
@@ -36,11 +40,19 @@ func (store *Identity) LoadPrincipal(ctx context.Context, tenant, user, session 
 			}
 			st.TenantFound = true
 			var ws map[string]string
-			if err := rows.Scan(&p.TenantSlug, &st.TenantStatus, &st.UserFound,
-				&p.Role, &st.UserStatus, &st.SessionLive, &p.AccessVersion, &ws); err != nil {
+			var c configurationRow
+			if err := rows.Scan(append([]any{&p.TenantSlug, &st.TenantStatus, &st.UserFound,
+				&p.Role, &st.UserStatus, &st.SessionLive, &p.AccessVersion, &ws}, c.targets()...)...); err != nil {
 				return err
 			}
-			p.Workspaces = make(map[uuid.UUID]string, len(ws))
+			cfg, err := c.configuration()
+			if err != nil {
+				return err
+			}
+			st.Config = &cfg
+			if len(ws) > 0 {
+				p.Workspaces = make(map[uuid.UUID]string, len(ws))
+			}
 			for k, v := range ws {
 				if id, err := uuid.Parse(k); err == nil {
 					p.Workspaces[id] = v
