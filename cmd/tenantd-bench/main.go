@@ -69,7 +69,15 @@ func main() {
 	flag.StringVar(&c.profileDir, "profile-dir", os.TempDir(), "where the CPU profile of the server under wrk is written")
 	flag.BoolVar(&c.noisy, "noisy", false, "instead: the first tenant's p99 alone and while the second floods at ten times its rate limit and sends heavy lists and exports (noisy.go)")
 	flag.Float64Var(&c.tenantShare, "tenant-share", 0, "the fraction of the pool one tenant may hold (TENANTD_TENANT_SHARE); 0: the default")
+	serve := flag.Bool("serve", false, "internal: serve the API for the parent bench, in a process of its own (child.go)")
 	flag.Parse()
+	if *serve {
+		if err := serveChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "tenantd-bench -serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "tenantd-bench:", err)
 		os.Exit(1)
@@ -94,7 +102,10 @@ type bench struct {
 	servers   []*api.Server
 	rlsDeps   api.Deps // the RLS stack's server's, for variants of it
 	redis     *redis.Client
+	redisURL  string
 	stopRedis func()
+	master    []byte
+	child     *serverProcess // the RLS stack in a process of its own
 }
 
 // user is one tenant's logged-in owner and its data.
@@ -146,25 +157,37 @@ func run(ctx context.Context, cfg config) error {
 			return err
 		}
 	}
+	var mem *serverMemory
 	if cfg.scenarios {
+		if b.child, err = b.startChild(postgres.WithUser(b.adminURL, "tenantd_bench_app"), b.master); err != nil {
+			return err
+		}
+		own := target{base: b.child.url, trips: b.child.trips}
 		for _, sc := range b.scenarios() {
 			log("scenario %s at %d tenants", sc.name, len(b.users))
 			results = append(results,
 				b.measure(ctx, sc, "ceiling (pgx)", nil),
 				b.measure(ctx, sc, "full stack, no RLS", b.bypass),
-				b.measure(ctx, sc, "full stack, RLS", b.app))
+				b.measure(ctx, sc, "full stack, RLS", b.app),
+				b.measureOn(ctx, sc, variantOwnProcess, own, true))
 		}
 		log("provisioning up to %d tenants, in bulk", cfg.tenantsLarge)
 		if err := b.provisionBulk(ctx, cfg.tenantsLarge); err != nil {
 			return err
 		}
+		// Every session's first request, once: the caches of the server
+		// fill as they would over the first minutes of a busy day. The
+		// figures of this pass are reported as they are (first touch).
+		log("first request of each of %d sessions", len(b.users))
+		results = append(results, b.firstTouch(ctx, own))
 		for _, sc := range b.scenarios() {
 			log("scenario %s at %d tenants", sc.name, len(b.users))
-			results = append(results, b.measure(ctx, sc, "full stack, RLS", b.app))
+			results = append(results, b.measureOn(ctx, sc, variantOwnProcess, own, true))
 		}
+		mem = b.child.memory(len(b.users))
 	}
 	rep := report(cfg, results)
-	rep.Outside = out
+	rep.Outside, rep.ServerMemory = out, mem
 	fmt.Print(rep.markdown())
 	if cfg.jsonPath != "" {
 		raw, _ := json.MarshalIndent(rep, "", "  ")
@@ -230,6 +253,7 @@ func (b *bench) setup(ctx context.Context) error {
 	}
 	master := make([]byte, auth.MasterKeySize)
 	rand.Read(master)
+	b.master = master
 	var rlsSrv *api.Server
 	for i, db := range []*postgres.DB{b.app, b.bypass} {
 		ring := &auth.KeyRing{Store: db.Keys(), Master: master}
@@ -272,6 +296,9 @@ func (b *bench) setup(ctx context.Context) error {
 }
 
 func (b *bench) close() {
+	if b.child != nil {
+		b.child.stop()
+	}
 	b.rls.Close()
 	b.norls.Close()
 	for _, s := range b.servers {
@@ -293,7 +320,7 @@ func (b *bench) redisLimits(prefix string) (*ratelimit.Limiter, *ratelimit.Login
 		if err != nil {
 			return nil, nil, err
 		}
-		b.stopRedis = stop
+		b.stopRedis, b.redisURL = stop, url
 		opt, err := redis.ParseURL(url)
 		if err != nil {
 			return nil, nil, err

@@ -29,19 +29,83 @@ type result struct {
 	TripsPerRq float64 `json:"round_trips_per_request"`
 }
 
+// target is where a measurement sends its requests: an API and its
+// database round trip counter, or (base "") the ceiling's plain SQL.
+type target struct {
+	base  string
+	trips func() int64
+}
+
+// variantOwnProcess is the RLS stack served by a process of its own
+// (child.go): the variant whose p99 is compared across tenant counts and
+// whose memory is the server's alone.
+const variantOwnProcess = "server process, RLS"
+
 // measure drives sc for the configured duration and concurrency: through
-// the API served by db, or, with db nil, as plain SQL (the ceiling).
+// the API served in this process by db, or, with db nil, as plain SQL (the
+// ceiling).
 func (b *bench) measure(ctx context.Context, sc scenario, variant string, db *postgres.DB) result {
-	base := b.rlsURL
-	if db == b.bypass {
-		base = b.norlsURL
+	switch db {
+	case nil:
+		return b.measureOn(ctx, sc, variant, target{trips: ceilingTrips.Load}, true)
+	case b.bypass:
+		return b.measureOn(ctx, sc, variant, target{base: b.norlsURL, trips: db.RoundTrips}, true)
+	default:
+		return b.measureOn(ctx, sc, variant, target{base: b.rlsURL, trips: db.RoundTrips}, true)
 	}
-	client := &nethttp.Client{Transport: &nethttp.Transport{
+}
+
+// measureOn drives sc against t for the configured duration and
+// concurrency, each request for a tenant drawn at random, after a short
+// warm-up when warm is set.
+func (b *bench) measureOn(ctx context.Context, sc scenario, variant string, t target, warm bool) result {
+	client := b.client()
+	defer client.CloseIdleConnections()
+	if warm {
+		b.drive(ctx, client, sc, t, 300*time.Millisecond, nil) // warm pools, caches and connections
+	}
+	trips0 := t.trips()
+	start := time.Now()
+	lat, errs := b.drive(ctx, client, sc, t, b.cfg.duration, nil)
+	return b.result(sc.name, variant, lat, errs, time.Since(start), t.trips()-trips0)
+}
+
+// firstTouch sends one GET /v1/me for every session, in order, at the
+// configured concurrency: each is the first request of its session that
+// the server t sees.
+func (b *bench) firstTouch(ctx context.Context, t target) result {
+	client := b.client()
+	defer client.CloseIdleConnections()
+	me := scenario{name: "first request of each session (GET /v1/me)",
+		request: func(u *user, n int64) (string, string, string) { return "GET", "/v1/me", "" }}
+	var next atomic.Int64
+	pick := func() *user {
+		if i := next.Add(1) - 1; i < int64(len(b.users)) {
+			return b.users[i]
+		}
+		return nil
+	}
+	trips0 := t.trips()
+	start := time.Now()
+	lat, errs := b.drive(ctx, client, me, t, time.Hour, pick)
+	return b.result(me.name, variantOwnProcess, lat, errs, time.Since(start), t.trips()-trips0)
+}
+
+func (b *bench) client() *nethttp.Client {
+	return &nethttp.Client{Transport: &nethttp.Transport{
 		MaxIdleConnsPerHost: b.cfg.conc, DialContext: (&net.Dialer{}).DialContext,
 	}}
-	defer client.CloseIdleConnections()
+}
+
+// drive runs the configured number of clients against t for d, or until
+// pick (a random user when nil) has no user left, and returns every
+// request's latency and the number that failed.
+func (b *bench) drive(ctx context.Context, client *nethttp.Client, sc scenario, t target, d time.Duration, pick func() *user) (lat []time.Duration, errs int64) {
+	if pick == nil {
+		pick = func() *user { return b.users[rand.IntN(len(b.users))] }
+	}
 	one := func(u *user, n int64) bool {
-		if db == nil {
+		if t.base == "" {
 			return sc.ceiling(ctx, b.ceiling, u, n) == nil
 		}
 		method, path, body := sc.request(u, n)
@@ -49,7 +113,7 @@ func (b *bench) measure(ctx context.Context, sc scenario, variant string, db *po
 		if body != "" {
 			rd = strings.NewReader(body)
 		}
-		req, _ := nethttp.NewRequestWithContext(ctx, method, base+path, rd)
+		req, _ := nethttp.NewRequestWithContext(ctx, method, t.base+path, rd)
 		req.Header.Set("Authorization", "Bearer "+u.token)
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
@@ -62,49 +126,36 @@ func (b *bench) measure(ctx context.Context, sc scenario, variant string, db *po
 		res.Body.Close()
 		return res.StatusCode/100 == 2
 	}
-	drive := func(d time.Duration, record bool) (lat []time.Duration, reqs, errs int64) {
-		var mu sync.Mutex
-		var seq, nerr atomic.Int64
-		deadline := time.Now().Add(d)
-		var wg sync.WaitGroup
-		for range b.cfg.conc {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var mine []time.Duration
-				for time.Now().Before(deadline) {
-					n := seq.Add(1)
-					u := b.users[rand.IntN(len(b.users))]
-					start := time.Now()
-					if !one(u, n) {
-						nerr.Add(1)
-					}
-					mine = append(mine, time.Since(start))
+	var mu sync.Mutex
+	var seq, nerr atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for range b.cfg.conc {
+		wg.Go(func() {
+			var mine []time.Duration
+			for time.Now().Before(deadline) {
+				u := pick()
+				if u == nil {
+					break
 				}
-				if record {
-					mu.Lock()
-					lat = append(lat, mine...)
-					mu.Unlock()
+				n := seq.Add(1)
+				start := time.Now()
+				if !one(u, n) {
+					nerr.Add(1)
 				}
-			}()
-		}
-		wg.Wait()
-		return lat, int64(len(lat)), nerr.Load()
+				mine = append(mine, time.Since(start))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
 	}
-	drive(300*time.Millisecond, false) // warm pools, caches and connections
-	var trips0 int64
-	if db != nil {
-		trips0 = db.RoundTrips()
-	} else {
-		trips0 = ceilingTrips.Load()
-	}
-	start := time.Now()
-	lat, reqs, errs := drive(b.cfg.duration, true)
-	elapsed := time.Since(start)
-	trips := ceilingTrips.Load() - trips0
-	if db != nil {
-		trips = db.RoundTrips() - trips0
-	}
+	wg.Wait()
+	return lat, nerr.Load()
+}
+
+// result summarises one measurement.
+func (b *bench) result(name, variant string, lat []time.Duration, errs int64, elapsed time.Duration, trips int64) result {
 	slices.Sort(lat)
 	pct := func(p float64) float64 {
 		if len(lat) == 0 {
@@ -112,7 +163,8 @@ func (b *bench) measure(ctx context.Context, sc scenario, variant string, db *po
 		}
 		return float64(lat[min(len(lat)-1, int(float64(len(lat))*p))].Microseconds()) / 1000
 	}
-	r := result{Scenario: sc.name, Variant: variant, Tenants: len(b.users), Requests: reqs, Errors: errs,
+	reqs := int64(len(lat))
+	r := result{Scenario: name, Variant: variant, Tenants: len(b.users), Requests: reqs, Errors: errs,
 		ReqPerSec: float64(reqs) / elapsed.Seconds(), P50ms: pct(0.50), P95ms: pct(0.95), P99ms: pct(0.99)}
 	if reqs > 0 {
 		r.TripsPerRq = float64(trips) / float64(reqs)
