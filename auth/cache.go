@@ -2,9 +2,13 @@ package auth
 
 import (
 	"crypto/sha256"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 )
 
 // DefaultCacheEntries is the size of a CachingVerifier when none is given.
@@ -30,10 +34,52 @@ type CachingVerifier struct {
 	hits, misses, evictions atomic.Uint64
 }
 
+// cacheEntry is a token's claims in about a third of the memory of a
+// Claims (a server keeps one per live session): the three ids and the
+// jti as UUIDs, the times as Unix nanoseconds, the issuer and audience
+// left out (they are the verifier's own, checked), the kid shared with
+// the key set. Claims that do not come back exactly from this form (a
+// jti that is not a UUID, another audience beside ours) are kept whole.
 type cacheEntry struct {
-	claims Claims
-	exp    time.Time
-	kid    string
+	sub, tid, sid, jti uuid.UUID
+	exp, nbf, iat      int64
+	kid                string
+	whole              *Claims
+}
+
+// compact returns claims as a cache entry.
+func (c *CachingVerifier) compact(claims Claims, kid string) cacheEntry {
+	e := cacheEntry{tid: claims.TenantID, sid: claims.SessionID, exp: claims.ExpiresAt.UnixNano(), kid: kid}
+	if k, ok := c.v.Keys().verificationKey(kid, c.v.now(), c.v.leeway()); ok {
+		e.kid = k.ID // one copy of the string for every token the key signed
+	}
+	var err1, err2 error
+	e.sub, err1 = uuid.Parse(claims.Subject)
+	e.jti, err2 = uuid.Parse(claims.ID)
+	if claims.NotBefore != nil {
+		e.nbf = claims.NotBefore.UnixNano()
+	}
+	if claims.IssuedAt != nil {
+		e.iat = claims.IssuedAt.UnixNano()
+	}
+	if err1 != nil || err2 != nil || claims.NotBefore == nil || claims.IssuedAt == nil ||
+		!reflect.DeepEqual(c.claims(e), claims) {
+		whole := claims.clone()
+		return cacheEntry{exp: e.exp, kid: e.kid, whole: &whole}
+	}
+	return e
+}
+
+// claims returns the entry's claims, a copy the caller may change.
+func (c *CachingVerifier) claims(e cacheEntry) Claims {
+	if e.whole != nil {
+		return e.whole.clone()
+	}
+	date := func(ns int64) *jwt.NumericDate { return jwt.NewNumericDate(time.Unix(0, ns)) }
+	return Claims{RegisteredClaims: jwt.RegisteredClaims{
+		Issuer: c.v.Issuer, Subject: e.sub.String(), Audience: jwt.ClaimStrings{c.v.Audience},
+		ExpiresAt: date(e.exp), NotBefore: date(e.nbf), IssuedAt: date(e.iat), ID: e.jti.String(),
+	}, TenantID: e.tid, SessionID: e.sid}
 }
 
 // NewCachingVerifier wraps v with a cache of at most max tokens (0 means
@@ -57,9 +103,9 @@ func (c *CachingVerifier) Verify(token string) (Claims, error) {
 	c.mu.RLock()
 	e, hit := c.entries[sum]
 	c.mu.RUnlock()
-	if hit && now.Before(e.exp) && c.keyStillThere(e.kid, now) {
+	if hit && now.UnixNano() < e.exp && c.keyStillThere(e.kid, now) {
 		c.hits.Add(1)
-		return e.claims.clone(), nil
+		return c.claims(e), nil
 	}
 	c.misses.Add(1)
 
@@ -73,6 +119,7 @@ func (c *CachingVerifier) Verify(token string) (Claims, error) {
 		}
 		return claims, err
 	}
+	entry := c.compact(claims, kid)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, present := c.entries[sum]; !present && len(c.entries) >= c.max {
@@ -82,7 +129,7 @@ func (c *CachingVerifier) Verify(token string) (Claims, error) {
 			break
 		}
 	}
-	c.entries[sum] = cacheEntry{claims: claims.clone(), exp: claims.ExpiresAt.Time, kid: kid}
+	c.entries[sum] = entry
 	return claims, nil
 }
 

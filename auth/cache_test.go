@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"crypto/sha256"
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -166,5 +168,36 @@ func TestCacheConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+// A cached token's claims are the verifier's, exactly: from the compact
+// form the cache keeps, and from the whole claims it keeps when the
+// compact form cannot hold them (a jti that is not a UUID).
+func TestCacheReturnsTheVerifiedClaims(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cv := NewCachingVerifier(e.verifier, 10)
+	token, _, err := e.issuer.Issue(uuid.New(), uuid.New(), uuid.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := e.claims()
+	claims["jti"] = "not-a-uuid"
+	odd := sign(t, e.ed, e.header(e.ed), claims)
+	for name, tok := range map[string]string{"compact": token, "whole": odd} {
+		want, err := e.verifier.Verify(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // a miss, then a hit
+			got, err := cv.Verify(tok)
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: cached claims %+v, %v; want %+v", name, got, err, want)
+			}
+		}
+	}
+	if e := cv.entries[sha256.Sum256([]byte(token))]; e.whole != nil {
+		t.Errorf("an ordinary token's claims were kept whole")
 	}
 }
