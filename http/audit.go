@@ -19,7 +19,7 @@ func (s *Server) auditRoutes() []Route {
 	return []Route{
 		{Method: "GET", Pattern: "/v1/audit-events", Access: Tenant, Query: listParams,
 			Summary: "Query the tenant's audit log", tenant: s.listAuditEvents},
-		{Method: "GET", Pattern: "/v1/audit-events/export", Access: Tenant, Streaming: true, Query: exportParams,
+		{Method: "GET", Pattern: "/v1/audit-events/export", Access: Tenant, Streaming: true, Heavy: true, Query: exportParams,
 			Summary: "Export the tenant's audit log as JSON Lines or CSV", tenant: s.exportAuditEvents},
 		{Method: "GET", Pattern: "/v1/audit-actions", Access: Tenant,
 			Summary: "The catalogue of audit actions", tenant: s.listAuditActions},
@@ -108,6 +108,7 @@ func (s *Server) exportAuditEvents(w http.ResponseWriter, r *http.Request, c *ca
 		return enc.begin()
 	}
 	sent := 0
+	meter := &rowMeter{s: s, c: c, pause: func() error { return flushExport(w, buf) }}
 	err = s.audit.Export(r.Context(), c.scope, f, func(e tenantd.AuditEvent) error {
 		if !started {
 			if err := start(); err != nil {
@@ -115,6 +116,9 @@ func (s *Server) exportAuditEvents(w http.ResponseWriter, r *http.Request, c *ca
 			}
 		}
 		if err := enc.write(e); err != nil {
+			return err
+		}
+		if err := meter.row(r.Context()); err != nil {
 			return err
 		}
 		if sent++; sent%1000 == 0 {

@@ -291,6 +291,14 @@ func (s *Server) serveTenant(w http.ResponseWriter, r *http.Request, rt Route) {
 		s.fail(w, r, c, err)
 		return
 	}
+	if rt.Heavy {
+		leave, err := s.heavy.enter(p.TenantID)
+		if err != nil {
+			s.fail(w, r, c, err)
+			return
+		}
+		defer leave()
+	}
 	// The whole request is read before anything looks at it: a query that
 	// does not parse or a body too large is an invalid request (audited
 	// like any other), never a request with parts missing.

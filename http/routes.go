@@ -22,6 +22,10 @@ type Route struct {
 	Summary string
 	// Streaming routes (exports) are not bound by the request timeout.
 	Streaming bool
+	// Heavy routes cost in proportion to the tenant's data (exports): a
+	// tenant runs at most Config.HeavyPerTenant of them at once, and they
+	// draw on its rate limit by the rows they send (heavy.go).
+	Heavy bool
 	// Query lists the query parameters the route takes. Any other is a 400
 	// (params.go): a mistyped filter must never read as an unfiltered
 	// answer. tenant_id is taken on every tenant route, checked by the flow.

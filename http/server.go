@@ -61,6 +61,9 @@ type Config struct {
 	// RefusalLimit is the budget of refused requests per tenant (or per
 	// client when no tenant is verified); zero means 60 a minute.
 	RefusalLimit ratelimit.Policy
+	// HeavyPerTenant is how many heavy requests (exports) one tenant may
+	// run at once on this instance; zero means 2 (heavy.go).
+	HeavyPerTenant int
 }
 
 // Server is the HTTP API.
@@ -89,6 +92,7 @@ type Server struct {
 	cfg            Config
 	principals     *principalCache
 	configs        *configTable
+	heavy          *heavyGate
 	metrics        *metrics
 	metricsHandler http.Handler
 	routes         []Route
@@ -136,6 +140,9 @@ func NewServer(d Deps, cfg Config) *Server {
 	if cfg.RepeatWindow == 0 {
 		cfg.RepeatWindow = defaultRepeatWindow
 	}
+	if cfg.HeavyPerTenant <= 0 {
+		cfg.HeavyPerTenant = defaultHeavyPerTenant
+	}
 	if cfg.RefusalLimit == (ratelimit.Policy{}) {
 		cfg.RefusalLimit = defaultRefusalLimit
 	}
@@ -169,6 +176,7 @@ func NewServer(d Deps, cfg Config) *Server {
 		checks: d.SecurityChecks, log: d.Logger, cfg: cfg, now: time.Now,
 		principals: newPrincipalCache(maxCachedPrincipals, principalTTL),
 		configs:    newConfigTable(maxCachedConfigurations),
+		heavy:      newHeavyGate(cfg.HeavyPerTenant),
 		metrics:    newMetrics(d.Registry),
 	}
 	registerThrottleMetrics(d.Registry, d.Limiter, d.Throttle)

@@ -162,6 +162,8 @@ Environment:
                            (default 1h; 0: at start only)
   TENANTD_TENANT_SHARE     the fraction of the connection pool one tenant's requests may hold
                            at once (default 0.75)
+  TENANTD_HEAVY_PER_TENANT how many exports one tenant may run at once on an instance
+                           (default 2; one more is answered 429)
   TENANTD_LOG_LEVEL        debug, info, warn or error (default info)
   TENANTD_DEMO             1 provisions the demo tenants acme and globex
 

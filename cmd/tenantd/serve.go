@@ -51,6 +51,9 @@ type serveConfig struct {
 	// tenantShare is the fraction of the pool one tenant's authenticated
 	// requests may hold at once (0: postgres.DefaultTenantFraction).
 	tenantShare float64
+	// heavyPerTenant is how many exports one tenant may run at once on
+	// this instance (TENANTD_HEAVY_PER_TENANT; 0: the default).
+	heavyPerTenant int
 }
 
 func loadServeConfig(c *cli) (serveConfig, error) {
@@ -102,6 +105,13 @@ func loadServeConfig(c *cli) (serveConfig, error) {
 			return cfg, fmt.Errorf("TENANTD_TENANT_SHARE: %q is not a fraction of the pool above 0 and at most 1, such as 0.75", v)
 		}
 		cfg.tenantShare = f
+	}
+	if v := strings.TrimSpace(c.env("TENANTD_HEAVY_PER_TENANT")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return cfg, fmt.Errorf("TENANTD_HEAVY_PER_TENANT: %q is not a number of requests of at least 1, such as 2", v)
+		}
+		cfg.heavyPerTenant = n
 	}
 	switch v := strings.ToLower(strings.TrimSpace(c.env("TENANTD_SECURE_COOKIES"))); v {
 	case "", "0", "false", "no", "off":
@@ -274,7 +284,7 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 		Stores: db.Stores(), Keys: ring.Keys, Limiter: limiter, Throttle: throttle, Devices: devices, CSRF: csrf, Logger: log, Registry: reg,
 		SecurityChecks: checks,
 	}, api.Config{Issuer: cfg.issuer, TrustedProxies: cfg.trustedProxies, SecureCookies: cfg.secureCookies,
-		SeparateMetrics: cfg.metricsAddr != ""})
+		SeparateMetrics: cfg.metricsAddr != "", HeavyPerTenant: cfg.heavyPerTenant})
 	defer handler.Close() // writes the counts of repeated refusals, after the listener stopped
 	if cfg.metricsAddr != "" {
 		mln, err := net.Listen("tcp", cfg.metricsAddr)
