@@ -44,13 +44,18 @@ fuzz: deps
 	$(GO) test -run XXX -fuzz FuzzSettingsPatch -fuzztime $(FUZZTIME) .
 
 # The load benchmark with its baselines, in one run (see BENCHMARKS.md):
-# the in-process scenarios, and the point read from outside (wrk against
-# the API, pgbench on the plain select and on the door's transaction, a CPU
-# profile of the server under wrk).
+# the scenarios (in process, and against the server in a process of its
+# own at 10 and 100,000 tenants, with its memory), the point read from
+# outside (wrk against the API, pgbench on the plain select and on the
+# door's transaction, a CPU profile of the server under wrk), the noisy
+# neighbour, then the Go benchmarks (tokens, middleware, rate limiter,
+# audited writes with one and six writers, bulk inserts).
 BENCHFLAGS ?= -tenants 10 -tenants-large 100000 -duration 5s -c 16 -json bench.json
+NOISYFLAGS ?= -noisy -tenants 2 -c 8 -duration 5s -json bench-noisy.json
 bench:
 	./scripts/deps.sh bench
 	$(GO) run ./cmd/tenantd-bench $(BENCHFLAGS)
+	$(GO) run ./cmd/tenantd-bench $(NOISYFLAGS)
 	$(GO) test -run XXX -bench . -skip Bulk -benchmem -benchtime 2000x ./auth ./http ./ratelimit ./postgres
 	$(GO) test -run XXX -bench BulkInsert -benchtime 1x ./postgres -args -bulk-rows 10000
 
