@@ -119,7 +119,7 @@ type requestMeta struct {
 // session is revoked or expired, or its access version moved on since the
 // principal was read (triggers bump it whenever the user's role or status,
 // their memberships, the tenant's status (migration 00019) or the tenant's
-// configuration (00020) change). A
+// configuration (00021) change). A
 // plain statement, not a function, so a live session costs no plpgsql call.
 const guardSessionSQL = `
 SELECT app.raise_stale_scope()

@@ -28,7 +28,7 @@ SELECT t.slug, t.status,
 // the user's roles, the tenant's configuration and the session's access
 // version: one statement (so they agree with each other), one round trip.
 // A change to any of them bumps the access version (migrations 00019 and
-// 00020), so a transaction's session guard refuses a scope read before it.
+// 00021), so a transaction's session guard refuses a scope read before it.
 func (store *Identity) LoadPrincipal(ctx context.Context, tenant, user, session uuid.UUID, req tenantd.RequestInfo) (*tenantd.PrincipalState, error) {
 	st := &tenantd.PrincipalState{Principal: &tenantd.Principal{TenantID: tenant, UserID: user, SessionID: session}}
 	p := st.Principal
