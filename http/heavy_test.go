@@ -133,7 +133,7 @@ func TestExportsAreChargedByRows(t *testing.T) {
 	t.Parallel()
 	a := newApp(t)
 	tn := a.newTenant("enterprise")
-	a.addEvents(tn.ID, 150) // and the few of its creation: under 200
+	a.addEvents(tn.ID, 150)           // and the few of its creation: under 200
 	a.setRateLimit(tn.ID, 1, 3600, 2) // a burst of two, then one an hour
 	res := a.do("GET", "/v1/audit-events/export?format=jsonl", tn.Token, nil)
 	if res.Status != 200 {
