@@ -36,8 +36,9 @@ const (
 	ActorAnonymous = "anonymous"
 )
 
-// Event is an audit event to record. The database assigns its sequence
-// number, time and place in the tenant's hash chain.
+// Event is an audit event to record. The database assigns its time and
+// position when it is written, and its sequence number and place in the
+// tenant's hash chain when the sealer chains it.
 type Event struct {
 	Action     string // one of Actions, e.g. ActionLoginFailed
 	Actor      Actor  // defaults to the scope's actor
@@ -55,8 +56,13 @@ type Event struct {
 
 // AuditEvent is a recorded event as tenant admins read it.
 type AuditEvent struct {
-	TenantID   uuid.UUID      `json:"tenant_id"`
-	Seq        int64          `json:"seq"`
+	TenantID uuid.UUID `json:"tenant_id"`
+	// Seq is the event's place in the tenant's hash chain, nil until the
+	// sealer has chained it (at most a few seconds after its commit).
+	Seq *int64 `json:"seq"`
+	// Pos is the order the events were written in, which pages are keyed
+	// on; not shown.
+	Pos        int64          `json:"-"`
 	ID         uuid.UUID      `json:"id"`
 	OccurredAt time.Time      `json:"occurred_at"`
 	Actor      Actor          `json:"actor"`

@@ -176,14 +176,18 @@ type Outcome struct {
 	Signed bool
 }
 
-// Checkpoint appends a signed checkpoint of every tenant's chain head that
-// moved since its last checkpoint, after verifying the chain from that
-// checkpoint on (the whole chain when it has none): a chain that does not
-// verify is never signed, and is reported. For `tenantd serve`, every few
-// minutes, and `tenantd audit checkpoint`.
+// Checkpoint seals the events written so far (so that the checkpoints
+// cover them), then appends a signed checkpoint of every tenant's chain
+// head that moved since its last checkpoint, after verifying the chain
+// from that checkpoint on (the whole chain when it has none): a chain that
+// does not verify is never signed, and is reported. For `tenantd serve`,
+// every few minutes, and `tenantd audit checkpoint`.
 func (a *Auditor) Checkpoint(ctx context.Context) ([]Outcome, error) {
 	if a.Store == nil || a.Key == nil {
 		return nil, errors.New("checkpoint: no checkpoint log or key")
+	}
+	if _, err := a.DB.SealAllAudit(ctx); err != nil {
+		return nil, err
 	}
 	latest, err := a.latest(ctx)
 	if err != nil {
@@ -218,14 +222,17 @@ func (a *Auditor) Checkpoint(ctx context.Context) ([]Outcome, error) {
 }
 
 // Purge deletes a tenant's oldest audit events (postgres.PurgeAuditBefore)
-// and keeps the chain verifiable: it first verifies the whole chain against
-// its checkpoints and refuses a broken one (a purge would destroy the
-// evidence), then signs the last event to go as the chain's new origin and
-// appends that checkpoint before anything is deleted. For the retention
-// job.
+// and keeps the chain verifiable: it seals what was written (only sealed
+// events are purged), verifies the whole chain against its checkpoints and
+// refuses a broken one (a purge would destroy the evidence), then signs the
+// last event to go as the chain's new origin and appends that checkpoint
+// before anything is deleted. For the retention job.
 func (a *Auditor) Purge(ctx context.Context, tenantID uuid.UUID, before postgres.PurgeBefore) (postgres.AuditPurge, error) {
 	if a.Store == nil || a.Key == nil {
 		return postgres.AuditPurge{}, errors.New("checkpoint: no checkpoint log or key")
+	}
+	if _, err := a.DB.SealAudit(ctx, tenantID); err != nil {
+		return postgres.AuditPurge{}, err
 	}
 	latest, err := a.latest(ctx)
 	if err != nil {

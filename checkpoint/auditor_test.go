@@ -12,7 +12,7 @@ import (
 
 // rewriteFrom is the superuser's perfect forgery: it changes event seq and
 // recomputes every hash from there to the head, and the head too, exactly
-// as the chain trigger would have.
+// as the sealer would have.
 func rewriteFrom(t *testing.T, c *pgx.Conn, tenant uuid.UUID, seq int64) {
 	t.Helper()
 	exec(t, c, `UPDATE audit_events SET action = 'test.forged' WHERE tenant_id = $1 AND seq = $2`, tenant, seq)

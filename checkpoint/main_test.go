@@ -79,6 +79,15 @@ func (f *fixture) write(t *testing.T, tenant uuid.UUID, n int) {
 }
 
 // admin is a superuser connection: the attacker.
+// seal chains the tenant's events written so far, as the server's sealer
+// does every second.
+func (f *fixture) seal(t *testing.T, tenant uuid.UUID) {
+	t.Helper()
+	if _, err := f.env.DB.SealAudit(context.Background(), tenant); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (f *fixture) admin(t *testing.T) *pgx.Conn {
 	t.Helper()
 	c, err := pgx.Connect(context.Background(), f.env.AdminURL)

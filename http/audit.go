@@ -175,7 +175,11 @@ func newEventEncoder(format string, out *bufio.Writer) *eventEncoder {
 			},
 			write: func(e tenantd.AuditEvent) error {
 				changes, _ := json.Marshal(e.Changes)
-				cw.Write([]string{strconv.FormatInt(e.Seq, 10), e.ID.String(), e.OccurredAt.Format(time.RFC3339Nano),
+				var seq string // empty until the event is sealed
+				if e.Seq != nil {
+					seq = strconv.FormatInt(*e.Seq, 10)
+				}
+				cw.Write([]string{seq, e.ID.String(), e.OccurredAt.Format(time.RFC3339Nano),
 					e.Actor.Type, csvCell(e.Actor.ID), e.Action, csvCell(e.Target.Type), csvCell(e.Target.ID), e.Outcome,
 					strconv.FormatBool(e.Flagged), e.FlagReason, e.IP, csvCell(e.UserAgent), csvCell(e.RequestID), csvCell(string(changes))})
 				cw.Flush()

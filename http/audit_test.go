@@ -91,21 +91,22 @@ func (a *app) member(tn *tenant) (uuid.UUID, string) {
 	return me.User.ID, token
 }
 
-func since(events []tenantd.AuditEvent, seq int64) []tenantd.AuditEvent {
+// since are the events (as a.events reads them) written after pos.
+func since(events []tenantd.AuditEvent, pos int64) []tenantd.AuditEvent {
 	var out []tenantd.AuditEvent
 	for _, e := range events {
-		if e.Seq > seq {
+		if e.Pos > pos {
 			out = append(out, e)
 		}
 	}
 	return out
 }
 
-func lastSeq(events []tenantd.AuditEvent) int64 {
+func lastPos(events []tenantd.AuditEvent) int64 {
 	if len(events) == 0 {
 		return 0
 	}
-	return events[len(events)-1].Seq
+	return events[len(events)-1].Pos
 }
 
 // Each mutating route, and each audited read, leaves exactly one event of
@@ -136,7 +137,7 @@ func TestEveryActionIsAuditedOnce(t *testing.T) {
 		{"session.revoked", func() *response { return a.do("POST", "/v1/auth/logout", tok.AccessToken, nil) }, 204},
 	}
 	for _, c := range cases {
-		before := lastSeq(a.events(acme.ID, ""))
+		before := lastPos(a.events(acme.ID, ""))
 		res := c.do()
 		if res.Status != c.status {
 			t.Fatalf("%s: %d %s", c.action, res.Status, res.Body)
@@ -146,7 +147,7 @@ func TestEveryActionIsAuditedOnce(t *testing.T) {
 			t.Fatalf("%s: the request added %+v, want exactly one %s", c.action, added, c.action)
 		}
 		var reqID string
-		a.superScan(`SELECT request_id FROM audit_events WHERE tenant_id = $1 AND seq = $2`, []any{acme.ID, added[0].Seq}, &reqID)
+		a.superScan(`SELECT request_id FROM audit_events WHERE tenant_id = $1 AND pos = $2`, []any{acme.ID, added[0].Pos}, &reqID)
 		if reqID == "" || reqID != res.Header.Get("X-Request-ID") {
 			t.Errorf("%s: event request id %q, response X-Request-ID %q", c.action, reqID, res.Header.Get("X-Request-ID"))
 		}
@@ -311,7 +312,7 @@ func TestAuditLogIsolation(t *testing.T) {
 		}
 	}
 	// B's reads are in B's log, none in A's.
-	for _, e := range since(a.events(A.ID, ""), lastSeq(aEvents)) {
+	for _, e := range since(a.events(A.ID, ""), lastPos(aEvents)) {
 		if e.Actor.ID != A.OwnerID.String() {
 			t.Errorf("B's reads left %s by %+v in A's log", e.Action, e.Actor)
 		}
@@ -334,17 +335,17 @@ func TestAuditEventsQuery(t *testing.T) {
 
 	paged := a.listEvents(acme.Token, "", 2)
 	// The list's own audit.queried events are newer than what was stored.
-	var seqs, want []int64
+	var ids, want []uuid.UUID
 	for _, e := range paged {
 		if e.Action != "audit.queried" {
-			seqs = append(seqs, e.Seq)
+			ids = append(ids, e.ID)
 		}
 	}
 	for i := len(stored) - 1; i >= 0; i-- {
-		want = append(want, stored[i].Seq)
+		want = append(want, stored[i].ID)
 	}
-	if !slices.Equal(seqs, want) {
-		t.Fatalf("paged seqs %v, want %v (newest first)", seqs, want)
+	if !slices.Equal(ids, want) {
+		t.Fatalf("paged events %v, want %v (newest first)", ids, want)
 	}
 
 	failed := a.listEvents(acme.Token, "action=login.failed&target_id="+url.QueryEscape(acme.Email), 500)
@@ -409,8 +410,8 @@ func TestAuditExport(t *testing.T) {
 		t.Fatalf("%d lines, %d events stored", len(lines), len(stored))
 	}
 	for i := range lines {
-		if lines[i].Seq != stored[i].Seq || lines[i].Action != stored[i].Action {
-			t.Fatalf("line %d is %d %s, stored %d %s", i, lines[i].Seq, lines[i].Action, stored[i].Seq, stored[i].Action)
+		if lines[i].ID != stored[i].ID || lines[i].Action != stored[i].Action {
+			t.Fatalf("line %d is %s %s, stored %s %s", i, lines[i].ID, lines[i].Action, stored[i].ID, stored[i].Action)
 		}
 	}
 

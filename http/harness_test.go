@@ -329,8 +329,8 @@ func (a *app) events(tenant uuid.UUID, action string) []tenantd.AuditEvent {
 	}
 	defer conn.Close(context.Background())
 	rows, err := conn.Query(context.Background(), `
-SELECT seq, action, actor_type, actor_id, target_type, target_id, outcome, flagged, flag_reason, changes
-  FROM audit_events WHERE tenant_id = $1 AND ($2 = '' OR action = $2) ORDER BY seq`, tenant, action)
+SELECT pos, id, seq, action, actor_type, actor_id, target_type, target_id, outcome, flagged, flag_reason, changes
+  FROM audit_events WHERE tenant_id = $1 AND ($2 = '' OR action = $2) ORDER BY pos`, tenant, action)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -338,7 +338,7 @@ SELECT seq, action, actor_type, actor_id, target_type, target_id, outcome, flagg
 	var out []tenantd.AuditEvent
 	for rows.Next() {
 		var e tenantd.AuditEvent
-		if err := rows.Scan(&e.Seq, &e.Action, &e.Actor.Type, &e.Actor.ID, &e.Target.Type, &e.Target.ID,
+		if err := rows.Scan(&e.Pos, &e.ID, &e.Seq, &e.Action, &e.Actor.Type, &e.Actor.ID, &e.Target.Type, &e.Target.ID,
 			&e.Outcome, &e.Flagged, &e.FlagReason, &e.Changes); err != nil {
 			a.t.Fatal(err)
 		}
@@ -352,13 +352,13 @@ SELECT seq, action, actor_type, actor_id, target_type, target_id, outcome, flagg
 // for the platform only (platform_flags).
 func (a *app) flagged(tenant uuid.UUID, reason string) []tenantd.AuditEvent {
 	platform := map[int64]string{}
-	for _, row := range a.superQuery(`SELECT seq, flag_reason FROM platform_flags WHERE tenant_id = $1`, tenant) {
-		seq, _ := strconv.ParseInt(row[0], 10, 64)
-		platform[seq] = row[1]
+	for _, row := range a.superQuery(`SELECT pos, flag_reason FROM platform_flags WHERE tenant_id = $1`, tenant) {
+		pos, _ := strconv.ParseInt(row[0], 10, 64)
+		platform[pos] = row[1]
 	}
 	var out []tenantd.AuditEvent
 	for _, e := range a.events(tenant, "") {
-		if e.Flagged && e.FlagReason == reason || platform[e.Seq] == reason {
+		if e.Flagged && e.FlagReason == reason || platform[e.Pos] == reason {
 			out = append(out, e)
 		}
 	}

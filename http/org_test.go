@@ -418,7 +418,7 @@ func TestForeignIDIsNoOracleInTheTenantLog(t *testing.T) {
 	view := func(id uuid.UUID) []string {
 		var out []string
 		for _, e := range a.listEvents(B.Token, "target_id="+id.String(), 50) {
-			e.Seq, e.ID, e.OccurredAt, e.RequestID, e.Target.ID = 0, uuid.Nil, time.Time{}, "", ""
+			e.Seq, e.ID, e.OccurredAt, e.RequestID, e.Target.ID = nil, uuid.Nil, time.Time{}, "", ""
 			raw, _ := json.Marshal(e)
 			out = append(out, string(raw))
 		}

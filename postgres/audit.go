@@ -15,12 +15,13 @@ import (
 // tenant in every query. Both are themselves audited, in the same
 // transaction as the read: callers cannot forget it.
 
-// auditCursor is the position after a page: the seq of its last (oldest)
-// event. It carries no tenant: every query runs under the caller's tenant
-// context and names the caller's tenant, so a cursor taken from another
-// tenant's listing only ever selects the caller's own events.
+// auditCursor is the position after a page: the pos (the order of
+// writing; an unsealed event has no seq yet) of its last (oldest) event.
+// It carries no tenant: every query runs under the caller's tenant context
+// and names the caller's tenant, so a cursor taken from another tenant's
+// listing only ever selects the caller's own events.
 type auditCursor struct {
-	Before int64 `json:"before"`
+	BeforePos int64 `json:"before_pos"`
 }
 
 // decodeAuditCursor parses a cursor strictly; 0 means none.
@@ -29,13 +30,13 @@ func decodeAuditCursor(s string) (int64, error) {
 		return 0, nil
 	}
 	var c auditCursor
-	if err := decodeCursor(s, &c); err != nil || c.Before < 1 {
+	if err := decodeCursor(s, &c); err != nil || c.BeforePos < 1 {
 		return 0, badCursor()
 	}
-	return c.Before, nil
+	return c.BeforePos, nil
 }
 
-const auditColumns = `tenant_id, seq, id, occurred_at, actor_type, actor_id, action, target_type,
+const auditColumns = `tenant_id, seq, pos, id, occurred_at, actor_type, actor_id, action, target_type,
        target_id, outcome, flagged, flag_reason, coalesce(abbrev(ip), ''), user_agent, request_id, changes`
 
 // auditWhere is the filter of both queries; $1 is the caller's tenant.
@@ -50,19 +51,22 @@ const auditWhere = `
    AND ($8::timestamptz IS NULL OR occurred_at >= $8)
    AND ($9::timestamptz IS NULL OR occurred_at < $9)`
 
-// Newest first, keyset-paginated on seq.
+// Newest first, keyset-paginated on pos: unsealed events (no seq yet)
+// included.
 const listAuditEventsSQL = `
 SELECT ` + auditColumns + `
   FROM audit_events` + auditWhere + `
-   AND ($10::bigint IS NULL OR seq < $10)
- ORDER BY seq DESC
+   AND ($10::bigint IS NULL OR pos < $10)
+ ORDER BY pos DESC
  LIMIT $11`
 
-// Oldest first: the order of the hash chain.
+// Oldest first, in the order the events were written (pos); seq, the
+// order of the hash chain, differs only where a transaction committed
+// after later ones were sealed.
 const exportAuditEventsSQL = `
 SELECT ` + auditColumns + `
   FROM audit_events` + auditWhere + `
- ORDER BY seq`
+ ORDER BY pos`
 
 // args are $1..$9 of auditWhere.
 func auditArgs(f tenantd.AuditFilter, tenant any) []any {
@@ -114,7 +118,7 @@ func auditRecord(f tenantd.AuditFilter) map[string]any {
 
 func scanAuditEvent(rows pgx.Rows) (tenantd.AuditEvent, error) {
 	var e tenantd.AuditEvent
-	err := rows.Scan(&e.TenantID, &e.Seq, &e.ID, &e.OccurredAt, &e.Actor.Type, &e.Actor.ID, &e.Action,
+	err := rows.Scan(&e.TenantID, &e.Seq, &e.Pos, &e.ID, &e.OccurredAt, &e.Actor.Type, &e.Actor.ID, &e.Action,
 		&e.Target.Type, &e.Target.ID, &e.Outcome, &e.Flagged, &e.FlagReason, &e.IP, &e.UserAgent,
 		&e.RequestID, &e.Changes)
 	e.OccurredAt = e.OccurredAt.UTC()
@@ -145,7 +149,7 @@ func (store *Audit) List(ctx context.Context, s tenantd.Scope, f tenantd.AuditFi
 	changes := auditRecord(f)
 	changes["limit"] = limit
 	if before > 0 {
-		changes["before_seq"] = before
+		changes["before_pos"] = before
 	}
 	err = store.db.Run(ctx, s, Statement{
 		SQL:  listAuditEventsSQL,
@@ -166,7 +170,7 @@ func (store *Audit) List(ctx context.Context, s tenantd.Scope, f tenantd.AuditFi
 	if err != nil {
 		return nil, "", err
 	}
-	items, next = trimPage(items, limit, func(last tenantd.AuditEvent) any { return auditCursor{Before: last.Seq} })
+	items, next = trimPage(items, limit, func(last tenantd.AuditEvent) any { return auditCursor{BeforePos: last.Pos} })
 	return items, next, nil
 }
 

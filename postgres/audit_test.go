@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,15 +103,17 @@ func TestRolledBackWriteLeavesNoEvent(t *testing.T) {
 	if n := countEvents(t, env, a, "workspace.created"); n != 1 {
 		t.Fatalf("%d workspace.created events after a committed write, want 1", n)
 	}
-	if r, err := env.DB.VerifyAuditChain(ctx, a); err != nil || !r.OK {
+	seal(t, env.DB, a)
+	if r, err := env.DB.VerifyAuditChain(ctx, a); err != nil || !r.OK || r.Unsealed != 0 {
 		t.Fatalf("chain after rollbacks: %+v, %v", r, err)
 	}
 }
 
-// Many writers in one tenant and across four: every chain verifies and
-// seqs are 1..n with no gap and no duplicate. Each write is an UPDATE whose
-// trigger records an event plus an explicit event in the same transaction,
-// or an event recorded on its own.
+// Many writers in one tenant and across four, while three server
+// instances seal at the same time: every chain verifies and seqs are 1..n
+// with no gap and no duplicate (no event sealed twice, no fork). Each
+// write is an UPDATE whose trigger records an event plus an explicit event
+// in the same transaction, or an event recorded on its own.
 func TestConcurrentWritersKeepChainsIntact(t *testing.T) {
 	t.Parallel()
 	env := testenv.New(t)
@@ -127,7 +130,28 @@ func TestConcurrentWritersKeepChainsIntact(t *testing.T) {
 		before[i], _, _ = chainState(t, env, ids[i])
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, tenants*writers*rounds)
+	errs := make(chan error, tenants*writers*rounds+16)
+	// Three instances, each with its own pool, seal all along.
+	writing, stopSealing := context.WithCancel(ctx)
+	var sealers sync.WaitGroup
+	var sealedByInstances atomic.Int64
+	for range 3 {
+		instance, err := postgres.Open(ctx, env.AppURL, postgres.Options{MaxConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer instance.Close()
+		sealers.Go(func() {
+			for writing.Err() == nil {
+				run, err := instance.SealAllAudit(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				sealedByInstances.Add(run.Sealed)
+			}
+		})
+	}
 	for i := range tenants {
 		for w := range writers {
 			wg.Add(1)
@@ -161,9 +185,17 @@ func TestConcurrentWritersKeepChainsIntact(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	stopSealing()
+	sealers.Wait()
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+	if sealedByInstances.Load() == 0 {
+		t.Error("the instances sealed nothing while the writers wrote")
+	}
+	for _, tenant := range ids {
+		seal(t, env.DB, tenant) // what the writers' last commits left
 	}
 	perWriter := int64(0)
 	for r := range rounds {
@@ -189,7 +221,7 @@ func TestConcurrentWritersKeepChainsIntact(t *testing.T) {
 			t.Errorf("tenant %d: %d events, max seq %d, head %d: gaps or duplicates", i, count, maxSeq, head)
 		}
 		r, err := env.DB.VerifyAuditChain(ctx, tenant)
-		if err != nil || !r.OK || r.Events != count {
+		if err != nil || !r.OK || r.Events != count || r.Unsealed != 0 {
 			t.Errorf("tenant %d: verify %+v, %v", i, r, err)
 		}
 	}
@@ -200,8 +232,9 @@ func TestConcurrentWritersKeepChainsIntact(t *testing.T) {
 	}
 }
 
-// Rows changed, deleted or inserted out of band (as the superuser; the
-// application role cannot) are each detected, naming the first broken seq.
+// Sealed rows changed, deleted or inserted out of band (as the superuser;
+// the application role cannot) are each detected, naming the first broken
+// seq; so is a seal forged on an unsealed event.
 func TestAuditVerifyDetectsTampering(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -221,16 +254,26 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 			exec(t, c, `DELETE FROM audit_events WHERE tenant_id = $1 AND seq = $2`, tenant, last)
 			return last
 		}, "missing"},
-		{"insert with the trigger disabled", func(t *testing.T, c *pgx.Conn, tenant uuid.UUID, last int64) int64 {
+		{"insert a sealed event", func(t *testing.T, c *pgx.Conn, tenant uuid.UUID, last int64) int64 {
 			// A forger who links the row to the chain and hashes it the way
-			// the trigger would: only the head gives it away.
-			exec(t, c, `ALTER TABLE audit_events DISABLE TRIGGER audit_chain`)
-			exec(t, c, `INSERT INTO audit_events (tenant_id, seq, actor_type, action, outcome, prev_hash)
-			            SELECT tenant_id, seq + 1, 'system', 'tenant.forged', 'success', hash
+			// the sealer would: only the head gives it away.
+			exec(t, c, `INSERT INTO audit_events (tenant_id, seq, actor_type, action, outcome, prev_hash, hash)
+			            SELECT tenant_id, seq + 1, 'system', 'tenant.forged', 'success', hash, '\x'
 			              FROM audit_events WHERE tenant_id = $1 AND seq = $2`, tenant, last)
 			exec(t, c, `UPDATE audit_events e SET hash = sha256(e.prev_hash || convert_to(app.audit_canonical(e), 'UTF8'))
 			             WHERE tenant_id = $1 AND seq = $2`, tenant, last+1)
-			exec(t, c, `ALTER TABLE audit_events ENABLE TRIGGER audit_chain`)
+			return last + 1
+		}, "inserted out of band"},
+		{"seal an event out of band", func(t *testing.T, c *pgx.Conn, tenant uuid.UUID, last int64) int64 {
+			// A forger who seals an unsealed event (say, one they changed)
+			// themselves, exactly as the sealer would, without moving the
+			// head: the head gives it away, and the sealer will not seal
+			// over it.
+			exec(t, c, `INSERT INTO audit_events (tenant_id, actor_type, action, outcome) VALUES ($1, 'system', 'tenant.forged', 'success')`, tenant)
+			exec(t, c, `UPDATE audit_events e SET seq = $2 + 1, prev_hash = h.hash, hash = '\x'
+			              FROM audit_heads h WHERE h.tenant_id = e.tenant_id AND e.tenant_id = $1 AND e.seq IS NULL`, tenant, last)
+			exec(t, c, `UPDATE audit_events e SET hash = sha256(e.prev_hash || convert_to(app.audit_canonical(e), 'UTF8'))
+			             WHERE tenant_id = $1 AND seq = $2`, tenant, last+1)
 			return last + 1
 		}, "inserted out of band"},
 		{"replace a row with a re-hashed one", func(t *testing.T, c *pgx.Conn, tenant uuid.UUID, last int64) int64 {
@@ -251,12 +294,21 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 				createWorkspace(t, env.DB, victim, fmt.Sprint("V", i))
 				createWorkspace(t, env.DB, bystander, fmt.Sprint("B", i))
 			}
+			seal(t, env.DB, victim)
+			seal(t, env.DB, bystander)
 			if r, err := env.DB.VerifyAuditChain(ctx, victim); err != nil || !r.OK {
 				t.Fatalf("before tampering: %+v, %v", r, err)
 			}
-			// The application role itself cannot rewrite the log.
+			// The application role itself cannot rewrite the log, nor seal
+			// an event itself (only app.seal_audit_events does, as
+			// tenantd_maint).
 			for _, q := range []string{`UPDATE audit_events SET action = 'x.y' WHERE tenant_id = $1`,
-				`DELETE FROM audit_events WHERE tenant_id = $1`, `UPDATE audit_heads SET seq = 0 WHERE tenant_id = $1`} {
+				`DELETE FROM audit_events WHERE tenant_id = $1`, `UPDATE audit_heads SET seq = 0 WHERE tenant_id = $1`,
+				`UPDATE audit_events SET seq = seq + 1 WHERE tenant_id = $1`,
+				`INSERT INTO audit_events (tenant_id, seq, actor_type, action, outcome, prev_hash, hash)
+				 VALUES ($1, 1000, 'system', 'x.y', 'success', '\x', '\x')`,
+				`INSERT INTO audit_events (tenant_id, actor_type, action, outcome, occurred_at)
+				 VALUES ($1, 'system', 'x.y', 'success', '2000-01-01')`} {
 				if err := env.DB.Run(ctx, system(victim), postgres.Statement{SQL: q, Args: []any{victim}}); tenantd.ErrorCode(err) != tenantd.EFORBIDDEN {
 					t.Errorf("the application ran %q: %v", q, err)
 				}
@@ -324,9 +376,7 @@ func TestListAuditEventsFiltersAndPages(t *testing.T) {
 	b, _ := newTenant(t, env.DB, "pro")
 	recordEvents(t, env.DB, a, 23)
 	recordEvents(t, env.DB, b, 7)
-	_, total, _ := chainState(t, env, a)
-
-	var seqs []int64
+	var ids []uuid.UUID
 	cursor := ""
 	// One connection, warmed up: the first run of a statement on a
 	// connection prepares it (one extra round trip, once).
@@ -353,7 +403,7 @@ func TestListAuditEventsFiltersAndPages(t *testing.T) {
 			if e.TenantID != a || (e.Action != "refresh_token.denied" && e.Action != "refresh_token.reused") {
 				t.Fatalf("page %d has %+v", page, e)
 			}
-			seqs = append(seqs, e.Seq)
+			ids = append(ids, e.ID)
 		}
 		if next == "" {
 			break
@@ -363,15 +413,10 @@ func TestListAuditEventsFiltersAndPages(t *testing.T) {
 		}
 		cursor = next
 	}
-	want := []int64{}
-	for s := total; s >= 1; s-- {
-		want = append(want, s)
-	}
-	var stored []int64
-	rows, _ := adminConn(t, env).Query(ctx, `SELECT seq FROM audit_events WHERE tenant_id = $1 AND action LIKE 'refresh\_token.%' ORDER BY seq DESC`, a)
-	stored, _ = pgx.CollectRows(rows, pgx.RowTo[int64])
-	if !slices.Equal(seqs, stored) {
-		t.Fatalf("paged seqs %v, stored %v", seqs, stored)
+	rows, _ := adminConn(t, env).Query(ctx, `SELECT id FROM audit_events WHERE tenant_id = $1 AND action LIKE 'refresh\_token.%' ORDER BY pos DESC`, a)
+	stored, _ := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if len(stored) == 0 || !slices.Equal(ids, stored) {
+		t.Fatalf("paged %v, stored %v", ids, stored)
 	}
 
 	yes := true
@@ -504,18 +549,29 @@ func TestExportAuditEvents(t *testing.T) {
 	ctx := context.Background()
 	a, _ := newTenant(t, env.DB, "pro")
 	recordEvents(t, env.DB, a, 10)
+	seal(t, env.DB, a)
+	createWorkspace(t, env.DB, a, "unsealed") // the newest event: not sealed yet
 	count, _, _ := chainState(t, env, a)
 
 	var seqs []int64
 	err := env.DB.Audit().Export(ctx, system(a), tenantd.AuditFilter{Format: "csv"}, func(e tenantd.AuditEvent) error {
-		seqs = append(seqs, e.Seq)
+		switch {
+		case e.Seq != nil:
+			seqs = append(seqs, *e.Seq)
+		case e.Action != "workspace.created":
+			t.Errorf("unsealed %+v", e)
+		default:
+			seqs = append(seqs, 0)
+		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if int64(len(seqs)) != count || !slices.IsSorted(seqs) || seqs[0] != 1 {
-		t.Fatalf("exported seqs %v, want 1..%d", seqs, count)
+	// Oldest first: the sealed events in their chain's order, then the
+	// unsealed one.
+	if int64(len(seqs)) != count || !slices.IsSorted(seqs[:count-1]) || seqs[0] != 1 || seqs[count-1] != 0 {
+		t.Fatalf("exported seqs %v, want 1..%d then an unsealed event", seqs, count-1)
 	}
 	var changes map[string]any
 	var outcome string
@@ -537,7 +593,7 @@ func TestExportAuditEvents(t *testing.T) {
 	if !errors.Is(err, gone) {
 		t.Fatalf("cut-short export: %v", err)
 	}
-	adminConn(t, env).QueryRow(ctx, `SELECT changes, outcome FROM audit_events WHERE tenant_id = $1 AND action = 'audit.exported' ORDER BY seq DESC LIMIT 1`, a).
+	adminConn(t, env).QueryRow(ctx, `SELECT changes, outcome FROM audit_events WHERE tenant_id = $1 AND action = 'audit.exported' ORDER BY pos DESC LIMIT 1`, a).
 		Scan(&changes, &outcome)
 	if outcome != "failed" || changes["events"] != float64(3) {
 		t.Fatalf("the cut-short export is recorded as %s %v", outcome, changes)
@@ -557,10 +613,10 @@ func TestFlaggedEventsPageAcrossTenants(t *testing.T) {
 	for range 3 {
 		tn, _ := newTenant(t, env.DB, "pro")
 		recordEvents(t, env.DB, tn, 15) // 3 flagged each
-		rows, _ := adminConn(t, env).Query(ctx, `SELECT seq FROM audit_events WHERE tenant_id = $1 AND flagged`, tn)
-		seqs, _ := pgx.CollectRows(rows, pgx.RowTo[int64])
-		for _, s := range seqs {
-			want[fmt.Sprint(tn, "/", s)] = true
+		rows, _ := adminConn(t, env).Query(ctx, `SELECT id FROM audit_events WHERE tenant_id = $1 AND flagged`, tn)
+		ids, _ := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		for _, id := range ids {
+			want[fmt.Sprint(tn, "/", id)] = true
 		}
 	}
 	// The same instant for all of them: the worst case for a time cursor.
@@ -574,7 +630,7 @@ func TestFlaggedEventsPageAcrossTenants(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, e := range items {
-			key := fmt.Sprint(e.TenantID, "/", e.Seq)
+			key := fmt.Sprint(e.TenantID, "/", e.ID)
 			if got[key] || !e.Flagged || e.FlagReason != tenantd.FlagForeignID || e.TenantSlug == "" {
 				t.Fatalf("page %d: repeated or wrong %+v", page, e)
 			}
@@ -684,8 +740,10 @@ func TestPlatformFlagsOnlyThePlatformReads(t *testing.T) {
 
 	// A purge of the oldest events takes their flags with them.
 	keepAuditDays(t, env, tn, 0)
+	seal(t, env.DB, tn)
 	var last int64
-	adminConn(t, env).QueryRow(ctx, `SELECT max(seq) FROM platform_flags WHERE tenant_id = $1`, tn).Scan(&last)
+	adminConn(t, env).QueryRow(ctx, `SELECT max(e.seq) FROM platform_flags f JOIN audit_events e USING (tenant_id, pos)
+	                                   WHERE tenant_id = $1`, tn).Scan(&last)
 	if _, err := env.DB.PurgeAuditBefore(ctx, tn, postgres.PurgeBefore{Seq: last + 1},
 		func(context.Context, tenantd.ChainPoint) error { return nil }); err != nil {
 		t.Fatal(err)

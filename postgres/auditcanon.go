@@ -12,8 +12,8 @@ import (
 
 // The canonical encoding of an audit event: the bytes its hash covers.
 // docs/audit-chain.md defines it; the golden vectors in
-// auditcanon_test.go pin it. The database computes it at write time
-// (app.audit_canonical, called by the chain trigger) and verification
+// auditcanon_test.go pin it. The database computes it when it seals an
+// event (app.audit_canonical, called by app.seal_audit_events) and verification
 // computes it here, in Go, from the raw columns, so that a replaced
 // database function cannot vouch for a changed row.
 //

@@ -73,6 +73,7 @@ VALUES ($1, 'user', $2, 'test.encoding', $3, $4, 'success', $5, $6, $7::inet, $8
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
+	seal(t, env.DB, tenant) // the database hashes them as it seals them
 
 	goText, err := env.DB.GoCanonical(ctx, tenant)
 	if err != nil {
@@ -159,6 +160,7 @@ func TestVerifyComputesTheEncodingItself(t *testing.T) {
 	for i := range 4 {
 		createWorkspace(t, env.DB, tenant, fmt.Sprint("W", i))
 	}
+	seal(t, env.DB, tenant)
 	c := adminConn(t, env)
 	var old string
 	if err := c.QueryRow(ctx, `SELECT app.audit_canonical(e) FROM audit_events e WHERE tenant_id = $1 AND seq = 3`, tenant).Scan(&old); err != nil {
@@ -215,19 +217,22 @@ func TestClientIPKeepsItsNetmask(t *testing.T) {
 	if items[0].IP != "10.1.2.3/8" {
 		t.Errorf("the event's ip reads %q, want 10.1.2.3/8", items[0].IP)
 	}
-	seq := items[0].Seq
+	id := items[0].ID
 	flagged, _, err := env.DB.Platform().FlaggedEvents(ctx, "", 500)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range flagged {
-		if e.TenantID == tenant && e.Seq == seq && e.IP != "10.1.2.3/8" {
+		if e.TenantID == tenant && e.ID == id && e.IP != "10.1.2.3/8" {
 			t.Errorf("the platform view reads the ip as %q, want 10.1.2.3/8", e.IP)
 		}
 	}
+	seal(t, env.DB, tenant)
 	if r, err := env.DB.VerifyAuditChain(ctx, tenant); err != nil || !r.OK {
 		t.Fatalf("verify: %+v, %v", r, err)
 	}
+	var seq int64
+	adminConn(t, env).QueryRow(ctx, `SELECT seq FROM audit_events WHERE tenant_id = $1 AND id = $2`, tenant, id).Scan(&seq)
 	for _, forged := range []string{"10.1.2.3/16", "10.1.2.3"} {
 		exec(t, adminConn(t, env), `UPDATE audit_events SET ip = $2::inet WHERE tenant_id = $1 AND seq = $3`, tenant, forged, seq)
 		r, err := env.DB.VerifyAuditChain(ctx, tenant)

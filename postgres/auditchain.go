@@ -13,11 +13,13 @@ import (
 )
 
 // Tamper evidence. Each event's hash is sha256(previous hash || canonical
-// encoding of the event), computed by app.audit_chain under a lock on the
-// tenant's audit_heads row, which holds the last seq and hash.
-// Verification recomputes the chain here, in Go, from the raw columns
-// (auditcanon.go): no database function takes part, so a replaced one
-// cannot vouch for a changed row.
+// encoding of the event), computed when the sealer chains it
+// (app.seal_audit_events, auditseal.go) under a lock on the tenant's
+// audit_heads row, which holds the last seq and hash. Verification
+// recomputes the chain here, in Go, from the raw columns (auditcanon.go):
+// no database function takes part, so a replaced one cannot vouch for a
+// changed row. It covers the sealed events; those not sealed yet are
+// counted (Unsealed), and nothing vouches for them until they are.
 
 // VerifyResult is the verdict on one tenant's chain.
 type VerifyResult struct {
@@ -32,7 +34,10 @@ type VerifyResult struct {
 	// Checkpoint is the seq of the latest signed checkpoint the chain was
 	// held to (0: none).
 	Checkpoint int64
-	OK         bool
+	// Unsealed is how many of the tenant's events wait for the sealer: not
+	// in the chain yet, so not verified.
+	Unsealed int64
+	OK       bool
 	// BrokenSeq is the first seq whose event was changed, deleted or
 	// inserted out of band (0 when OK); Problem says what is wrong there.
 	BrokenSeq int64
@@ -42,12 +47,13 @@ type VerifyResult struct {
 const chainEventsSQL = `
 SELECT ` + chainEventColumns + `
   FROM audit_events
- WHERE tenant_id = $1 AND seq >= $2
+ WHERE tenant_id = $1 AND seq IS NOT NULL AND seq >= $2
  ORDER BY seq`
 
-// The chain's head and origin (none: seq 0).
+// The chain's head and origin (none: seq 0), and the events not sealed yet.
 const chainEndsSQL = `
-SELECT h.seq, h.hash, coalesce(o.seq, 0), coalesce(o.hash, '\x')
+SELECT h.seq, h.hash, coalesce(o.seq, 0), coalesce(o.hash, '\x'),
+       (SELECT count(*) FROM audit_events e WHERE e.tenant_id = h.tenant_id AND e.seq IS NULL)
   FROM audit_heads h LEFT JOIN audit_origins o ON o.tenant_id = h.tenant_id
  WHERE h.tenant_id = $1`
 
@@ -84,7 +90,7 @@ func (db *DB) verifyChain(ctx context.Context, tenantID uuid.UUID, from tenantd.
 			return err
 		}
 		var head, origin tenantd.ChainPoint
-		err := tx.QueryRow(ctx, chainEndsSQL, tenantID).Scan(&head.Seq, &head.Hash, &origin.Seq, &origin.Hash)
+		err := tx.QueryRow(ctx, chainEndsSQL, tenantID).Scan(&head.Seq, &head.Hash, &origin.Seq, &origin.Hash, &res.Unsealed)
 		if errors.Is(err, pgx.ErrNoRows) {
 			res.Problem = "the tenant has no chain head (audit_heads row missing)"
 			return nil

@@ -42,6 +42,9 @@ func FormatVerify(results []VerifyResult) (report string, ok bool) {
 			if r.Checkpoint > 0 {
 				fmt.Fprintf(&b, ", signed checkpoint at %d holds", r.Checkpoint)
 			}
+			if r.Unsealed > 0 {
+				fmt.Fprintf(&b, "; %d event(s) not sealed yet", r.Unsealed)
+			}
 			b.WriteString("\n")
 			continue
 		}

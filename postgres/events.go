@@ -15,12 +15,11 @@ INSERT INTO audit_events
      flagged, flag_reason, ip, user_agent, request_id, changes)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::inet, $11, $12, $13::jsonb)`
 
-// insertPlatformFlagSQL flags the event just inserted in this transaction:
-// the chain trigger holds the tenant's head row locked until COMMIT, so the
-// head's seq is that event's.
+// insertPlatformFlagSQL flags the event just inserted by this session,
+// the statement before it: currval is this session's last pos.
 const insertPlatformFlagSQL = `
-INSERT INTO platform_flags (tenant_id, seq, flag_reason)
-SELECT tenant_id, seq, $2 FROM audit_heads WHERE tenant_id = $1`
+INSERT INTO platform_flags (tenant_id, pos, flag_reason)
+VALUES ($1, currval('audit_events_pos_seq'), $2)`
 
 // eventStatements are the statements that insert explicit audit events,
 // each followed by its platform flag if it has one.
@@ -36,7 +35,7 @@ func eventStatements(s tenantd.Scope, events []tenantd.Event) []queued {
 }
 
 // eventStatement inserts an explicit audit event. The database assigns its
-// sequence number, time and hash (app.audit_chain).
+// time and pos; the sealer its seq and hash (app.seal_audit_events).
 func eventStatement(s tenantd.Scope, e tenantd.Event) queued {
 	actor := e.Actor
 	if actor.Type == "" {

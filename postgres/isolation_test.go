@@ -194,7 +194,7 @@ func TestForcedRLSAndNoAppDDL(t *testing.T) {
 		`ALTER TABLE workspaces DISABLE ROW LEVEL SECURITY`,
 		`ALTER TABLE workspaces NO FORCE ROW LEVEL SECURITY`,
 		`DROP POLICY workspaces_select ON workspaces`,
-		`ALTER TABLE audit_events DISABLE TRIGGER audit_chain`,
+		`ALTER TABLE workspaces DISABLE TRIGGER audit_row`,
 		`SET ROLE tenantd_owner`,
 		`SET ROLE tenantd_platform`,
 	} {

@@ -38,6 +38,17 @@ func system(tenant uuid.UUID) tenantd.Scope {
 	return tenantd.SystemScope(tenant, tenantd.RequestInfo{ID: "test"})
 }
 
+// seal chains the tenant's events written so far, as the sealer does every
+// second in a server.
+func seal(t testing.TB, db *postgres.DB, tenant uuid.UUID) int64 {
+	t.Helper()
+	n, err := db.SealAudit(context.Background(), tenant)
+	if err != nil {
+		t.Fatalf("seal: %v", err)
+	}
+	return n
+}
+
 // adminConn is a superuser connection, for inspecting and attacking.
 func adminConn(t testing.TB, env *testenv.Env) *pgx.Conn {
 	t.Helper()

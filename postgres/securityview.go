@@ -17,7 +17,7 @@ import (
 // by turning Row-Level Security off.
 
 const flaggedEventsSQL = `
-SELECT tenant_id, tenant_slug, seq, event_id, occurred_at, actor_type, actor_id, action, target_type,
+SELECT tenant_id, tenant_slug, pos, seq, event_id, occurred_at, actor_type, actor_id, action, target_type,
        target_id, outcome, flag_reason, coalesce(ip, ''), user_agent, request_id, changes
   FROM app.flagged_events_page($1, $2, $3, $4)`
 
@@ -29,7 +29,7 @@ SELECT id, occurred_at, action, reason, claimed_tenant_id, coalesce(ip, ''), use
 type flaggedCursor struct {
 	At     int64     `json:"at"` // occurred_at, Unix microseconds
 	Tenant uuid.UUID `json:"t"`
-	Seq    int64     `json:"s"`
+	Pos    int64     `json:"p"`
 }
 
 type securityCursor struct {
@@ -44,21 +44,21 @@ func (store *Platform) FlaggedEvents(ctx context.Context, cursor string, limit i
 	if err != nil {
 		return nil, "", err
 	}
-	var at, tenant, seq any
+	var at, tenant, pos any
 	if cursor != "" {
 		var c flaggedCursor
-		if err := decodeCursor(cursor, &c); err != nil || c.Seq < 1 || c.Tenant == uuid.Nil {
+		if err := decodeCursor(cursor, &c); err != nil || c.Pos < 1 || c.Tenant == uuid.Nil {
 			return nil, "", badCursor()
 		}
-		at, tenant, seq = time.UnixMicro(c.At), c.Tenant, c.Seq
+		at, tenant, pos = time.UnixMicro(c.At), c.Tenant, c.Pos
 	}
 	var out []tenantd.FlaggedEvent
-	err = store.db.onPlatform(ctx, Statement{SQL: flaggedEventsSQL, Args: []any{at, tenant, seq, limit + 1},
+	err = store.db.onPlatform(ctx, Statement{SQL: flaggedEventsSQL, Args: []any{at, tenant, pos, limit + 1},
 		Scan: func(rows pgx.Rows) error {
 			for rows.Next() {
 				var e tenantd.FlaggedEvent
 				e.Flagged = true
-				if err := rows.Scan(&e.TenantID, &e.TenantSlug, &e.Seq, &e.ID, &e.OccurredAt, &e.Actor.Type, &e.Actor.ID,
+				if err := rows.Scan(&e.TenantID, &e.TenantSlug, &e.Pos, &e.Seq, &e.ID, &e.OccurredAt, &e.Actor.Type, &e.Actor.ID,
 					&e.Action, &e.Target.Type, &e.Target.ID, &e.Outcome, &e.FlagReason, &e.IP, &e.UserAgent,
 					&e.RequestID, &e.Changes); err != nil {
 					return err
@@ -75,7 +75,7 @@ func (store *Platform) FlaggedEvents(ctx context.Context, cursor string, limit i
 		return nil, "", err
 	}
 	out, next := trimPage(out, limit, func(last tenantd.FlaggedEvent) any {
-		return flaggedCursor{At: last.OccurredAt.UnixMicro(), Tenant: last.TenantID, Seq: last.Seq}
+		return flaggedCursor{At: last.OccurredAt.UnixMicro(), Tenant: last.TenantID, Pos: last.Pos}
 	})
 	return out, next, nil
 }

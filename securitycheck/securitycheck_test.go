@@ -74,6 +74,9 @@ func newFixture(t *testing.T) *fixture {
 	}, tenantd.RequestInfo{ID: "test"}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := f.env.DB.SealAllAudit(t.Context()); err != nil { // as the server's sealer would
+		t.Fatal(err)
+	}
 	return f
 }
 

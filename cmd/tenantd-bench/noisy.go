@@ -148,8 +148,8 @@ func (b *bench) makeNoisy(ctx context.Context, x *user) error {
 			fmt.Sprintf(`UPDATE tenants SET features = features ||
 				'{"api_rate_limit": {"rate": %d, "period_seconds": 1, "burst": %d}}' WHERE id = $1`, noisyRate, noisyRate),
 			`INSERT INTO workspaces (tenant_id, name) SELECT $1, 'noisy ' || g FROM generate_series(1, 500) g`,
-			`INSERT INTO audit_events (tenant_id, seq, actor_type, actor_id, action, target_type, target_id, outcome, request_id)
-			 SELECT $1, h.seq + g, 'user', 'bench', 'workspace.updated', 'workspace', gen_random_uuid()::text, 'success', 'noisy'
+			`INSERT INTO audit_events (tenant_id, seq, actor_type, actor_id, action, target_type, target_id, outcome, request_id, prev_hash, hash)
+			 SELECT $1, h.seq + g, 'user', 'bench', 'workspace.updated', 'workspace', gen_random_uuid()::text, 'success', 'noisy', '\x', '\x'
 			   FROM audit_heads h, generate_series(1, 20000) g WHERE h.tenant_id = $1`,
 			`UPDATE audit_heads SET seq = seq + 20000 WHERE tenant_id = $1`,
 		} {

@@ -26,6 +26,7 @@ func cmdAudit(ctx context.Context, c *cli, args []string) error {
 	return subcommand(ctx, c, "audit", args, map[string]func(context.Context, *cli, []string) error{
 		"verify":     cmdAuditVerify,
 		"checkpoint": cmdAuditCheckpoint,
+		"seal":       cmdAuditSeal,
 	})
 }
 
@@ -145,6 +146,37 @@ func cmdAuditCheckpoint(ctx context.Context, c *cli, args []string) error {
 		return exitError{1}
 	}
 	return nil
+}
+
+// cmdAuditSeal chains the audit events written and not sealed yet, now
+// (what every `tenantd serve` does every TENANTD_AUDIT_SEAL_EVERY), of one
+// tenant or of every tenant.
+func cmdAuditSeal(ctx context.Context, c *cli, args []string) error {
+	fs := newFlagSet(c, "audit seal", "audit seal [--tenant SLUG]")
+	slug := fs.String("tenant", "", "seal only this tenant (default: every tenant)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	db, err := openDatabase(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	if *slug != "" {
+		t, err := db.Platform().TenantBySlug(ctx, *slug)
+		if err != nil {
+			return err
+		}
+		n, err := db.SealAudit(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "sealed %d event(s) of %s\n", n, t.Slug)
+		return nil
+	}
+	run, err := db.SealAllAudit(ctx)
+	fmt.Fprintf(c.stdout, "sealed %d event(s) of %d tenant(s)\n", run.Sealed, run.Tenants)
+	return err
 }
 
 // parseChainPoint parses "seq:hex-hash".

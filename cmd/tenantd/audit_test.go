@@ -68,6 +68,13 @@ func TestAuditVerifyAgainstCheckpoints(t *testing.T) {
 	sql(`UPDATE tenants SET name = 'Initech Corp' WHERE slug = 'initech'`)
 	sql(`UPDATE tenants SET name = 'Initech Inc' WHERE slug = 'initech'`)
 	sql(`RESET app.context`)
+	// Sealed into the chains, as a server's sealer does every second.
+	if code, out, errOut := runCmd(t, env, "audit", "seal"); code != 0 || !strings.Contains(out, "of 2 tenant(s)") {
+		t.Fatalf("audit seal: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := runCmd(t, env, "audit", "seal", "--tenant", "initech"); code != 0 || !strings.Contains(out, "sealed 0 event(s) of initech") {
+		t.Fatalf("audit seal --tenant: exit %d\n%s%s", code, out, errOut)
+	}
 
 	// With no checkpoint log: a warning, and the head to record.
 	code, out, errOut := runCmd(t, env, "audit", "verify", "--tenant", "initech")

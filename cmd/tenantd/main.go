@@ -77,7 +77,7 @@ func commands() []command {
 			"                    provision tenants, list them, manage one's plan, limits, features and status", cmdTenant},
 		{"verify-isolation", "inspect the live catalog for ways around tenant isolation; exit 1 on any finding", cmdVerifyIsolation},
 		{"keys", "keys rotate | keys list: token signing keys", cmdKeys},
-		{"audit", "audit verify | audit checkpoint: verify the audit hash chains against their signed checkpoints; sign the heads", cmdAudit},
+		{"audit", "audit verify | audit checkpoint | audit seal: verify the audit hash chains against their signed checkpoints; sign the heads; chain the events written since", cmdAudit},
 		{"operator", "operator token: mint a short-lived platform operator token", cmdOperator},
 		{"help", "show this help", nil},
 	}
@@ -157,6 +157,8 @@ Environment:
                            the signed audit checkpoint log (default $TENANTD_DATA/audit-checkpoints.jsonl)
   TENANTD_AUDIT_CHECKPOINT_EVERY
                            how often serve signs every audit chain's head (default 5m; 0 = never)
+  TENANTD_AUDIT_SEAL_EVERY how often serve chains the audit events written since (default 1s;
+                           0: this instance never seals, another must)
   TENANTD_SECURITY_CHECK_INTERVAL
                            time between the server's isolation and audit-chain checks
                            (default 1h; 0: at start only)

@@ -47,7 +47,10 @@ type serveConfig struct {
 	// (0: never).
 	checkpoints     string
 	checkpointEvery time.Duration
-	securityChecks  time.Duration // between the regular security checks; 0: at start only
+	// How often to seal the audit events written since (0: never; another
+	// instance must).
+	sealEvery      time.Duration
+	securityChecks time.Duration // between the regular security checks; 0: at start only
 	// tenantShare is the fraction of the pool one tenant's authenticated
 	// requests may hold at once (0: postgres.DefaultTenantFraction).
 	tenantShare float64
@@ -75,6 +78,15 @@ func loadServeConfig(c *cli) (serveConfig, error) {
 			return cfg, fmt.Errorf("TENANTD_AUDIT_CHECKPOINT_EVERY: %q is not a duration such as 5m (or 0 for never)", every)
 		}
 		cfg.checkpointEvery = d
+	}
+	switch every := c.config("TENANTD_AUDIT_SEAL_EVERY", "1s"); every {
+	case "0", "off":
+	default:
+		d, err := time.ParseDuration(every)
+		if err != nil || d <= 0 {
+			return cfg, fmt.Errorf("TENANTD_AUDIT_SEAL_EVERY: %q is not a duration such as 1s (or 0 for never)", every)
+		}
+		cfg.sealEvery = d
 	}
 	every, err := time.ParseDuration(c.config("TENANTD_SECURITY_CHECK_INTERVAL", "1h"))
 	if err != nil || every < 0 {
@@ -267,6 +279,19 @@ func cmdServe(ctx context.Context, c *cli, args []string) error {
 
 	reg := prometheus.NewRegistry() // package http registers its metrics and the Go and process collectors
 
+	// The audit sealer: writes insert their events unsealed; this chains
+	// them, on every instance (one at a time per tenant).
+	if cfg.sealEvery > 0 {
+		sealCtx, stopSealing := context.WithCancel(context.WithoutCancel(ctx))
+		var sealing sync.WaitGroup
+		report := sealMetrics(reg, log)
+		sealing.Go(func() { db.RunSealer(sealCtx, cfg.sealEvery, report) })
+		defer sealing.Wait()
+		defer stopSealing()
+	} else {
+		log.Warn("TENANTD_AUDIT_SEAL_EVERY=0: this instance does not seal audit events; another instance must, or they stay out of the hash chain")
+	}
+
 	// The isolation check and the audit-chain verification (against the
 	// signed checkpoints), now (in the background: the chains may be long)
 	// and every interval.
@@ -384,4 +409,31 @@ func baseURL(addr net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, fmt.Sprint(ta.Port))
+}
+
+// sealMetrics registers the sealer's metrics and returns what reports
+// each round to them and to the log.
+func sealMetrics(reg prometheus.Registerer, log *slog.Logger) func(postgres.SealRun, error) {
+	waiting := prometheus.NewGauge(prometheus.GaugeOpts{Name: "tenantd_audit_unsealed_events",
+		Help: "Audit events not yet in their tenant's hash chain, as the sealer last found them."})
+	oldest := prometheus.NewGauge(prometheus.GaugeOpts{Name: "tenantd_audit_unsealed_oldest_seconds",
+		Help: "How long the oldest unsealed audit event had waited when the sealer last looked (0: none)."})
+	sealed := prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantd_audit_sealed_events_total",
+		Help: "Audit events this instance chained."})
+	failures := prometheus.NewCounter(prometheus.CounterOpts{Name: "tenantd_audit_seal_failures_total",
+		Help: "Rounds of the audit sealer that failed for at least one tenant."})
+	reg.MustRegister(waiting, oldest, sealed, failures)
+	return func(run postgres.SealRun, err error) {
+		waiting.Set(float64(run.Waiting))
+		if run.Oldest.IsZero() {
+			oldest.Set(0)
+		} else {
+			oldest.Set(time.Since(run.Oldest).Seconds())
+		}
+		sealed.Add(float64(run.Sealed))
+		if err != nil {
+			failures.Inc()
+			log.Error("audit sealing failed", "err", err, "sealed", run.Sealed)
+		}
+	}
 }

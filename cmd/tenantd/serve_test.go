@@ -353,6 +353,9 @@ func TestExternalDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	if code, out, errOut := runCmd(t, env, "audit", "seal"); code != 0 || !strings.Contains(out, "sealed ") {
+		t.Fatalf("audit seal: exit %d\n%s%s", code, out, errOut)
+	}
 	if _, err := conn.Exec(ctx, `UPDATE audit_events SET action = 'tenant.renamed' WHERE seq = 1`); err != nil {
 		t.Fatal(err)
 	}
@@ -606,6 +609,9 @@ func TestServeRunsSecurityChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	if code, out, errOut := runCmd(t, env, "audit", "seal"); code != 0 || !strings.Contains(out, "sealed ") {
+		t.Fatalf("audit seal: exit %d\n%s%s", code, out, errOut)
+	}
 	if _, err := conn.Exec(ctx, `UPDATE audit_events SET action = 'tenant.renamed' WHERE seq = 1`); err != nil {
 		t.Fatal(err)
 	}
