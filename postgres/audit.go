@@ -51,21 +51,35 @@ const auditWhere = `
    AND ($8::timestamptz IS NULL OR occurred_at >= $8)
    AND ($9::timestamptz IS NULL OR occurred_at < $9)`
 
-// Newest first, keyset-paginated on pos: unsealed events (no seq yet)
-// included.
+// Newest first, keyset-paginated on pos, the sealed events (through the
+// indexes, which hold sealed events only) and the few not sealed yet
+// (through the sealer's queue) merged.
 const listAuditEventsSQL = `
-SELECT ` + auditColumns + `
-  FROM audit_events` + auditWhere + `
-   AND ($10::bigint IS NULL OR pos < $10)
+(SELECT ` + auditColumns + `
+   FROM audit_events` + auditWhere + `
+    AND seq IS NOT NULL AND ($10::bigint IS NULL OR pos < $10)
+  ORDER BY pos DESC
+  LIMIT $11)
+UNION ALL
+(SELECT ` + auditColumns + `
+   FROM audit_events` + auditWhere + `
+    AND seq IS NULL AND ($10::bigint IS NULL OR pos < $10)
+  ORDER BY pos DESC
+  LIMIT $11)
  ORDER BY pos DESC
  LIMIT $11`
 
 // Oldest first, in the order the events were written (pos); seq, the
 // order of the hash chain, differs only where a transaction committed
-// after later ones were sealed.
+// after later ones were sealed. Sealed and unsealed merged, as above.
 const exportAuditEventsSQL = `
-SELECT ` + auditColumns + `
-  FROM audit_events` + auditWhere + `
+(SELECT ` + auditColumns + `
+   FROM audit_events` + auditWhere + ` AND seq IS NOT NULL
+  ORDER BY pos)
+UNION ALL
+(SELECT ` + auditColumns + `
+   FROM audit_events` + auditWhere + ` AND seq IS NULL
+  ORDER BY pos)
  ORDER BY pos`
 
 // args are $1..$9 of auditWhere.

@@ -13,7 +13,7 @@ const insertEventSQL = `
 INSERT INTO audit_events
     (tenant_id, actor_type, actor_id, action, target_type, target_id, outcome,
      flagged, flag_reason, ip, user_agent, request_id, changes)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::inet, $11, $12, $13::jsonb)`
+VALUES ($1, $2::text, $3, $4::text, $5, $6, $7::text, $8, $9, $10::inet, $11, $12, $13::jsonb)`
 
 // insertPlatformFlagSQL flags the event just inserted by this session,
 // the statement before it: currval is this session's last pos.
