@@ -14,7 +14,7 @@ import (
 // Sealing: a write inserts its audit event unsealed (no seq, prev_hash or
 // hash), so that a tenant's writers never wait for each other; the sealer
 // chains committed events afterwards, in batches, off the write path
-// (migration 00020, docs/audit-chain.md). Every server instance runs it
+// (migration 00022, docs/audit-chain.md). Every server instance runs it
 // (RunSealer); the tenant's head row, taken FOR UPDATE SKIP LOCKED by
 // app.seal_audit_events, lets one instance at a time chain a tenant while
 // the others skip it, so no event is sealed twice and the chain never
